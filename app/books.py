@@ -1,0 +1,433 @@
+"""The reconciling book store: one exact order book per market.
+
+A book starts *syncing*: UPDATEs are buffered (bounded) until the SNAPSHOT arrives. The
+SNAPSHOT builds the book, buffered UPDATEs strictly after its time are applied in arrival
+order and the rest dropped; from then on every UPDATE applies as it comes (protocol.md §5).
+
+Prices and amounts are exact integers in units of 10**-18 (:func:`app.protocol.to_scaled`),
+so numerically equal spellings are one level and any spelling of zero deletes. Each side is
+a dict from price to level plus a sorted list of keys: an amount change is a dict store,
+a new or removed level a bisect into a list of a few hundred ints, and reading the top N
+levels is a slice, O(N).
+"""
+
+from __future__ import annotations
+
+import enum
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Sequence
+from typing import Final, NamedTuple
+
+from app.protocol import (
+    ONE,
+    SCALED_CACHE,
+    BookMessage,
+    DecimalFormatError,
+    Level,
+    TimeFormatError,
+    parse_time,
+    to_scaled_cached,
+)
+
+DEFAULT_BUFFER_LIMIT: Final = 10_000
+
+
+class BookLevel(NamedTuple):
+    """One level as held: the wire spellings for display and exact integers for arithmetic."""
+
+    price: str
+    amount: str
+    price_units: int
+    amount_units: int
+
+
+class BookSide:
+    """One side of a book, best level first (bids descending, asks ascending)."""
+
+    __slots__ = ("_keys", "_levels", "_sign", "is_bid")
+
+    def __init__(self, is_bid: bool) -> None:
+        self.is_bid = is_bid
+        self._sign = -1 if is_bid else 1
+        self._levels: dict[int, BookLevel] = {}
+        # Sort keys, ascending: -price for bids, price for asks, so index 0 is the best.
+        self._keys: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._levels)
+
+    def clear(self) -> None:
+        """Remove every level."""
+        self._levels.clear()
+        self._keys.clear()
+
+    def set(self, price: str, amount: str) -> None:
+        """Apply one wire level: amount zero (any spelling) deletes, anything else sets."""
+        cache = SCALED_CACHE
+        p = cache.get(price)
+        if p is None:
+            p = to_scaled_cached(price)
+        a = cache.get(amount)
+        if a is None:
+            a = to_scaled_cached(amount)
+        levels = self._levels
+        if a == 0:
+            if levels.pop(p, None) is not None:
+                keys = self._keys
+                del keys[bisect_left(keys, p * self._sign)]
+            return
+        if p not in levels:
+            insort(self._keys, p * self._sign)
+        levels[p] = BookLevel(price, amount, p, a)
+
+    def load(self, levels: Iterable[Level]) -> None:
+        """Replace the side wholesale with snapshot levels (zero amounts are skipped)."""
+        self.clear()
+        table = self._levels
+        for level in levels:
+            p = to_scaled_cached(level.price)
+            a = to_scaled_cached(level.amount)
+            if a:
+                table[p] = BookLevel(level.price, level.amount, p, a)
+        sign = self._sign
+        self._keys = sorted(p * sign for p in table)
+
+    def top(self, n: int) -> list[BookLevel]:
+        """The best ``n`` levels, best first. O(n)."""
+        levels = self._levels
+        sign = self._sign
+        return [levels[k * sign] for k in self._keys[:n]]
+
+    def best(self) -> BookLevel | None:
+        """The best level, or ``None`` on an empty side."""
+        keys = self._keys
+        return self._levels[keys[0] * self._sign] if keys else None
+
+    def get(self, price_units: int) -> BookLevel | None:
+        """The level at an exact price, if present."""
+        return self._levels.get(price_units)
+
+    def all(self) -> list[BookLevel]:
+        """Every level, best first."""
+        return self.top(len(self._keys))
+
+
+class BookState(enum.Enum):
+    """What a trader may conclude from a book."""
+
+    SYNCING = "SYNCING"
+    """Subscribed, no SNAPSHOT yet: UPDATEs are being buffered."""
+    LIVE = "LIVE"
+    """Built from a SNAPSHOT and every UPDATE since."""
+    STALE = "STALE"
+    """Kept on screen from before a disconnect or resync; not current."""
+    RESYNC = "RESYNC"
+    """The pre-snapshot buffer overflowed: a new SNAPSHOT is needed."""
+
+
+class Book:
+    """One market's order book with its reconciliation state and derived figures."""
+
+    def __init__(self, market: str, buffer_limit: int = DEFAULT_BUFFER_LIMIT) -> None:
+        self.market = market
+        self.bids = BookSide(is_bid=True)
+        self.asks = BookSide(is_bid=False)
+        self.buffer_limit = buffer_limit
+        self.synced = False
+        """True once a SNAPSHOT has been applied since the last reset."""
+        self.stale = False
+        """True while the levels held come from before a disconnect or reset."""
+        self.resync_reason = ""
+        """Why this book can no longer be trusted without a new SNAPSHOT (buffer overflow,
+        an unreadable level); empty while it is fine. Cleared by the next SNAPSHOT."""
+        self.has_data = False
+        """True once any SNAPSHOT was applied (the levels may be stale)."""
+        self._buffer: list[tuple[int, BookMessage]] = []
+        self.snapshot_time_ns = 0
+        self.last_update_text = ""
+        """Time of the last applied SNAPSHOT or UPDATE as the server wrote it."""
+        self._last_parsed: tuple[str, int] = ("", 0)
+        self.updates_applied = 0
+        self.updates_dropped = 0
+        self.updates_buffered = 0
+        self.snapshots = 0
+        self.errors = 0
+        """Levels or times this book could not read (counted, never fatal)."""
+        self.last_error = ""
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> BookState:
+        """The state a trader sees."""
+        if self.resync_reason:
+            return BookState.RESYNC
+        if self.stale:
+            return BookState.STALE
+        return BookState.LIVE if self.synced else BookState.SYNCING
+
+    @property
+    def needs_resync(self) -> bool:
+        """True when only a new SNAPSHOT can make this book trustworthy again."""
+        return bool(self.resync_reason)
+
+    @property
+    def buffered(self) -> int:
+        """UPDATEs waiting for the SNAPSHOT."""
+        return len(self._buffer)
+
+    def reset(self) -> None:
+        """Forget the sync (unsubscribe, resubscribe, disconnect): keep levels, mark stale.
+
+        The next SNAPSHOT replaces the book; UPDATEs until then are buffered.
+        """
+        self.synced = False
+        self.stale = self.has_data
+        self.resync_reason = ""
+        self.updates_dropped += len(self._buffer)  # buffered for a sync that is abandoned
+        self._buffer.clear()
+
+    # ------------------------------------------------------------------ applying
+
+    def apply(self, msg: BookMessage) -> bool:
+        """Apply a SNAPSHOT or UPDATE by the rules of protocol.md §5.
+
+        Returns True when the visible book changed. A bad level or time is counted in
+        ``errors`` with ``last_error`` and the message is skipped; it never raises.
+        """
+        try:
+            if self.synced and msg.type == "UPDATE":
+                # The hot path: live updates apply as they come; their time is only
+                # read for display (``last_update_ns``), so it is not parsed here.
+                self._apply_update(msg)
+                return True
+            t = parse_time(msg.time)
+            if msg.type == "SNAPSHOT":
+                self._apply_snapshot(msg, t)
+                return True
+            if not self.synced:
+                if self.resync_reason:
+                    self.updates_dropped += 1
+                    return False
+                if len(self._buffer) >= self.buffer_limit:
+                    self.resync_reason = (
+                        f"more than {self.buffer_limit} updates arrived before the snapshot"
+                    )
+                    self.updates_dropped += len(self._buffer) + 1
+                    self._buffer.clear()
+                    return False
+                self._buffer.append((t, msg))
+                self.updates_buffered += 1
+                return False
+            self._apply_update(msg)
+            return True
+        except (DecimalFormatError, TimeFormatError) as exc:
+            # A level we cannot read leaves the book unknowable at that price: say so.
+            self._fail(f"unreadable {msg.type}: {exc}")
+            return True
+
+    def _fail(self, reason: str) -> None:
+        self.errors += 1
+        self.last_error = reason
+        self.resync_reason = reason
+
+    def _apply_snapshot(self, msg: BookMessage, t: int) -> None:
+        # Validate the whole snapshot before touching the book, so a bad one loses nothing.
+        bids = BookSide(is_bid=True)
+        asks = BookSide(is_bid=False)
+        bids.load(msg.bids)
+        asks.load(msg.asks)
+        self.bids, self.asks = bids, asks
+        self.snapshot_time_ns = t
+        self.last_update_text = msg.time
+        self.synced = True
+        self.stale = False
+        self.resync_reason = ""
+        self.has_data = True
+        self.snapshots += 1
+        buffered, self._buffer = self._buffer, []
+        for bt, update in buffered:
+            if bt > t:
+                try:
+                    self._apply_update(update)
+                except DecimalFormatError as exc:
+                    self._fail(f"unreadable buffered UPDATE: {exc}")
+            else:
+                self.updates_dropped += 1
+
+    def _apply_update(self, msg: BookMessage) -> None:
+        if msg.bids:
+            bids_set = self.bids.set
+            for level in msg.bids:
+                bids_set(level.price, level.amount)
+        if msg.asks:
+            asks_set = self.asks.set
+            for level in msg.asks:
+                asks_set(level.price, level.amount)
+        self.updates_applied += 1
+        self.last_update_text = msg.time
+
+    @property
+    def last_update_ns(self) -> int:
+        """Time of the last applied SNAPSHOT or UPDATE in ns since the epoch (0: none, or
+        unreadable; an unreadable time is counted in ``errors``)."""
+        text, ns = self._last_parsed
+        if text != self.last_update_text:
+            try:
+                ns = parse_time(self.last_update_text) if self.last_update_text else 0
+            except TimeFormatError as exc:
+                self.errors += 1
+                self.last_error = str(exc)
+                ns = 0
+            self._last_parsed = (self.last_update_text, ns)
+        return ns
+
+    # ------------------------------------------------------------------ derived figures
+
+    def top(self, n: int) -> tuple[list[BookLevel], list[BookLevel]]:
+        """The best ``n`` bids and asks, best first."""
+        return self.bids.top(n), self.asks.top(n)
+
+    @property
+    def best_bid(self) -> BookLevel | None:
+        """The highest bid."""
+        return self.bids.best()
+
+    @property
+    def best_ask(self) -> BookLevel | None:
+        """The lowest ask."""
+        return self.asks.best()
+
+    @property
+    def spread_units(self) -> int | None:
+        """Best ask minus best bid in 10**-18 units (negative when crossed)."""
+        bid, ask = self.bids.best(), self.asks.best()
+        if bid is None or ask is None:
+            return None
+        return ask.price_units - bid.price_units
+
+    @property
+    def mid_units(self) -> int | None:
+        """Mid price in 10**-18 units, rounded half down to a unit (exact for real ticks)."""
+        bid, ask = self.bids.best(), self.asks.best()
+        if bid is None or ask is None:
+            return None
+        return (ask.price_units + bid.price_units) // 2
+
+    @property
+    def spread_bps(self) -> float | None:
+        """Spread in basis points of the mid (a display figure, so a float is fine)."""
+        spread, mid = self.spread_units, self.mid_units
+        if spread is None or not mid:
+            return None
+        return spread * 10_000 / mid
+
+    @property
+    def crossed(self) -> bool:
+        """Best bid above best ask: shown as it is, never repaired."""
+        spread = self.spread_units
+        return spread is not None and spread < 0
+
+    @property
+    def locked(self) -> bool:
+        """Best bid equal to best ask."""
+        return self.spread_units == 0
+
+    def imbalance(self, n: int) -> float | None:
+        """(bid amount - ask amount) / (bid + ask) over the top ``n`` levels, in [-1, 1]."""
+        bid_total = sum(level.amount_units for level in self.bids.top(n))
+        ask_total = sum(level.amount_units for level in self.asks.top(n))
+        total = bid_total + ask_total
+        return None if total == 0 else (bid_total - ask_total) / total
+
+
+def cumulative(levels: Sequence[BookLevel]) -> list[int]:
+    """Running total of amounts (10**-18 units) down a side, best level first."""
+    out: list[int] = []
+    total = 0
+    for level in levels:
+        total += level.amount_units
+        out.append(total)
+    return out
+
+
+def group_levels(levels: Sequence[BookLevel], step_units: int, is_bid: bool) -> list[BookLevel]:
+    """Aggregate levels into buckets of ``step_units`` (exact): bids floor, asks ceiling.
+
+    The grouped level's spellings are exact decimals of the bucket price and summed amount.
+    """
+    from app.protocol import format_scaled
+
+    if step_units <= 0:
+        raise ValueError("grouping step must be positive")
+    buckets: dict[int, int] = {}
+    order: list[int] = []
+    for level in levels:
+        p = level.price_units
+        bucket = (p // step_units) * step_units if is_bid else -((-p) // step_units) * step_units
+        if bucket not in buckets:
+            buckets[bucket] = 0
+            order.append(bucket)
+        buckets[bucket] += level.amount_units
+    return [BookLevel(format_scaled(b), format_scaled(buckets[b]), b, buckets[b]) for b in order]
+
+
+class BookStore:
+    """Every market's book; the feed applies messages, the screen reads books and ``dirty``."""
+
+    def __init__(self, buffer_limit: int = DEFAULT_BUFFER_LIMIT) -> None:
+        self.books: dict[str, Book] = {}
+        self.buffer_limit = buffer_limit
+        self.dirty: set[str] = set()
+        """Markets changed since the reader last cleared this set."""
+
+    def __contains__(self, market: object) -> bool:
+        return market in self.books
+
+    def get(self, market: str) -> Book | None:
+        """The book for ``market``, if the store has one."""
+        return self.books.get(market)
+
+    def book(self, market: str) -> Book:
+        """The book for ``market``, created (syncing) on first use."""
+        book = self.books.get(market)
+        if book is None:
+            book = self.books[market] = Book(market, self.buffer_limit)
+        return book
+
+    def apply(self, msg: BookMessage) -> Book:
+        """Apply one ``market_data`` message to its market's book and mark it dirty."""
+        book = self.books.get(msg.market)
+        if book is None:
+            book = self.books[msg.market] = Book(msg.market, self.buffer_limit)
+        book.apply(msg)
+        self.dirty.add(msg.market)
+        return book
+
+    def reset(self, market: str) -> None:
+        """Unsubscribe or resync: the book stays readable but stale until a new SNAPSHOT."""
+        book = self.books.get(market)
+        if book is not None:
+            book.reset()
+            self.dirty.add(market)
+
+    def remove(self, market: str) -> None:
+        """Forget a market entirely (its panel is gone)."""
+        if self.books.pop(market, None) is not None:
+            self.dirty.add(market)
+
+    def mark_stale(self) -> None:
+        """The socket dropped: every book is stale until its new SNAPSHOT lands."""
+        for market, book in self.books.items():
+            book.reset()
+            self.dirty.add(market)
+
+    def take_dirty(self) -> set[str]:
+        """The markets changed since the last call, clearing the set."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+
+def units_to_float(units: int) -> float:
+    """For display ratios and bars only; never for keys or equality."""
+    return units / ONE

@@ -1,0 +1,1 @@
+"""Textual widgets of the sordash dashboard, one per module, named after the widget."""
