@@ -1,0 +1,209 @@
+"""The ``sordash`` command line: the dashboard (default), ``stream`` and ``sim``.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error, 3 authentication
+refused. Errors name what to fix; secrets never appear in any of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from app.config import ENVIRONMENTS, ConfigError, load_config
+from app.protocol import CHANNEL_TYPES, HEARTBEAT
+from app.recording import RecordingError
+from app.session import Session, SessionOptions
+
+EXIT_USAGE = 2
+
+
+def _markets(text: str) -> list[str]:
+    markets = [m.strip().upper() for m in text.split(",") if m.strip()]
+    for market in markets:
+        if not (market.isascii() and market.isalnum() and 3 <= len(market) <= 12):
+            raise argparse.ArgumentTypeError(f"not a market name: {market!r}")
+    return markets
+
+
+def _channels(text: str) -> tuple[str, ...]:
+    channels = tuple(c.strip() for c in text.split(",") if c.strip())
+    for ch in channels:
+        if ch not in CHANNEL_TYPES or ch == HEARTBEAT:
+            raise argparse.ArgumentTypeError(
+                f"unknown channel {ch!r}; use market_data and/or execution_data"
+            )
+    return channels
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _add_connection_args(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--demo", action="store_true", help="run the embedded exchange simulator and connect to it"
+    )
+    where.add_argument(
+        "--env",
+        choices=sorted(ENVIRONMENTS),
+        help="Paxos environment (default: sandbox, or the config's env)",
+    )
+    parser.add_argument("--ws-url", help="WebSocket URL (overrides --env)")
+    parser.add_argument("--token-url", help="OAuth2 token URL (overrides --env)")
+    parser.add_argument(
+        "--markets",
+        type=_markets,
+        default=None,
+        help="comma-separated markets to subscribe, e.g. BTCUSD,ETHUSD",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $SORDASH_CONFIG or ~/.config/sordash/config.toml)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="demo: simulator seed")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="record every received frame to FILE (a new file)",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="replay a recording instead of connecting",
+    )
+    parser.add_argument(
+        "--replay-speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="replay pace (1 = as recorded, 0 = as fast as possible)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sordash",
+        description="Terminal dashboard for the Paxos Smart Order Routing WebSocket API. "
+        "Subcommands: `sordash stream --help`, `sordash sim --help`.",
+    )
+    _add_connection_args(parser)
+    return parser
+
+
+def _stream_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sordash stream",
+        description="Reconciled books and trades as JSON Lines on stdout.",
+    )
+    _add_connection_args(parser)
+    parser.add_argument(
+        "--channels",
+        type=_channels,
+        default=None,
+        help="market_data,execution_data (default: both)",
+    )
+    parser.add_argument(
+        "--depth", type=int, default=None, help="levels per side in book lines (default: all)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=_positive,
+        default=1.0,
+        help="seconds between lines for one market (default 1)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=_positive,
+        default=None,
+        help="stop after this many seconds (default: until SIGINT/SIGTERM)",
+    )
+    return parser
+
+
+def _session(
+    args: argparse.Namespace, channels: tuple[str, ...] | None = None
+) -> tuple[Session, object]:
+    config = load_config(args.config)
+    options = SessionOptions(
+        demo=args.demo,
+        env=args.env,
+        ws_url=args.ws_url,
+        token_url=args.token_url,
+        markets=args.markets or [],
+        seed=args.seed,
+        record=args.record,
+        replay=args.replay,
+        replay_speed=args.replay_speed,
+    )
+    if channels:
+        options.channels = channels
+    return Session.create(options, config), config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sordash`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args_list[:1] == ["sim"]:
+        from app.simulator.cli import main as sim_main
+
+        return sim_main(args_list[1:])
+    if args_list[:1] == ["stream"]:
+        return _main_stream(args_list[1:])
+    return _main_dashboard(args_list)
+
+
+def _main_stream(argv: list[str]) -> int:
+    parser = _stream_parser()
+    args = parser.parse_args(argv)
+    if args.depth is not None and args.depth <= 0:
+        parser.error("--depth must be positive")
+    try:
+        session, _ = _session(args, args.channels)
+    except (ConfigError, RecordingError) as exc:
+        print(f"sordash: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from app.stream import run_stream
+
+    try:
+        return asyncio.run(
+            run_stream(session, depth=args.depth, interval=args.interval, duration=args.duration)
+        )
+    except KeyboardInterrupt:
+        return 0
+
+
+def _main_dashboard(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        session, config = _session(args)
+    except (ConfigError, RecordingError) as exc:
+        print(f"sordash: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from app.config import Config
+    from app.dashboard import DashboardApp
+
+    assert isinstance(config, Config)
+    app = DashboardApp(session, config=config)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

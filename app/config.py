@@ -1,0 +1,154 @@
+"""Configuration: one typed struct read from a TOML file, plus credentials from the environment.
+
+The file is ``$SORDASH_CONFIG``, else ``$XDG_CONFIG_HOME/sordash/config.toml`` (default
+``~/.config/sordash/config.toml``); it is optional. A file that holds a client secret must
+not be readable by group or others: sordash refuses it with a message saying how to fix it.
+
+```toml
+markets = ["BTCUSD", "ETHUSD"]
+env = "sandbox"
+
+[credentials]
+client_id = "..."
+client_secret = "..."
+
+[dashboard]
+refresh_hz = 30
+depth = 15
+
+[keys]          # binding id = key(s), e.g. remap subscribe to ctrl+n
+subscribe = "ctrl+n"
+```
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from app.auth import Credentials
+
+ENVIRONMENTS: Final = {
+    "sandbox": (
+        "https://oauth.sandbox.paxos.com/oauth2/token",
+        "wss://ws.sandbox.paxos.com/",
+    ),
+    "production": ("https://oauth.paxos.com/oauth2/token", "wss://ws.paxos.com/"),
+}
+DEFAULT_MARKETS: Final = ("BTCUSD", "ETHUSD")
+KNOWN_MARKETS: Final = (
+    "BTCUSD",
+    "ETHUSD",
+    "BCHUSD",
+    "LTCUSD",
+    "LINKUSD",
+    "MATICUSD",
+    "AAVEUSD",
+    "UNIUSD",
+)
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message names the file and what to fix."""
+
+
+class CredentialsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Credentials held in the config file (the environment wins over these)."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+
+    def __repr__(self) -> str:
+        return f"CredentialsConfig(client_id={self.client_id!r}, client_secret=***)"
+
+
+class DashboardConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """How the dashboard looks and repaints."""
+
+    refresh_hz: float = 30.0
+    depth: int = 15
+    tape_size: int = 500
+    large_trade_multiple: float = 5.0
+    """A trade this many times the market's median size is highlighted."""
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True):
+    """Everything sordash reads from its config file."""
+
+    env: str = "sandbox"
+    markets: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_MARKETS))
+    known_markets: list[str] = msgspec.field(default_factory=lambda: list(KNOWN_MARKETS))
+    ws_url: str | None = None
+    token_url: str | None = None
+    credentials: CredentialsConfig = msgspec.field(default_factory=CredentialsConfig)
+    dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
+    keys: dict[str, str] = msgspec.field(default_factory=dict)
+    """Binding id -> key(s), comma separated, as Textual keymaps take them."""
+    path: str | None = None
+    """Where this config was read from (set by :func:`load_config`)."""
+
+
+def default_config_path() -> Path:
+    """Where sordash looks for its config file when none is named."""
+    explicit = os.environ.get("SORDASH_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "sordash" / "config.toml"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config file (``path`` or the default); a missing default file is no error.
+
+    Raises :class:`ConfigError` for a named file that is missing, unreadable, not TOML,
+    of the wrong shape, or holding a secret while readable by group or others.
+    """
+    named = path is not None or bool(os.environ.get("SORDASH_CONFIG"))
+    target = path if path is not None else default_config_path()
+    try:
+        data = target.read_bytes()
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        if named:
+            raise ConfigError(f"config file {target} does not exist") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {target}: {exc.strerror or exc}") from None
+    try:
+        config = msgspec.toml.decode(data, type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"config file {target}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"config file {target} is not valid TOML: {exc}") from None
+    if config.credentials.client_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"config file {target} holds a client secret but is readable by others "
+            f"(mode {stat.filemode(mode)}); run: chmod 600 {target}"
+        )
+    if config.dashboard.refresh_hz <= 0 or config.dashboard.depth <= 0:
+        raise ConfigError(f"config file {target}: refresh_hz and depth must be positive")
+    config.path = str(target)
+    return config
+
+
+def credentials_from(config: Config, environ: dict[str, str] | None = None) -> Credentials | None:
+    """Credentials from ``PAXOS_CLIENT_ID``/``PAXOS_CLIENT_SECRET``, else the config file."""
+    env = os.environ if environ is None else environ
+    client_id = env.get("PAXOS_CLIENT_ID") or config.credentials.client_id
+    secret = env.get("PAXOS_CLIENT_SECRET") or config.credentials.client_secret
+    if client_id and secret:
+        return Credentials(client_id, secret)
+    return None
+
+
+def endpoints_for(config: Config, env: str | None = None) -> tuple[str, str]:
+    """(token URL, WebSocket URL) for an environment name, or the config's explicit URLs."""
+    name = env or config.env
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"unknown environment {name!r}; use one of {', '.join(ENVIRONMENTS)}")
+    token_url, ws_url = ENVIRONMENTS[name]
+    return (config.token_url or token_url, config.ws_url or ws_url)

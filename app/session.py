@@ -1,0 +1,183 @@
+"""A Session: the FeedClient plus, in demo mode, the embedded simulator it talks to.
+
+The dashboard and ``sordash stream`` both build one from the command line and the config,
+run it, and stop it. Building never touches the network; :meth:`Session.run` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.auth import Credentials
+from app.config import Config, ConfigError, credentials_from, endpoints_for
+from app.events import ConnectionState
+from app.feed import DEFAULT_CHANNELS, FeedClient
+from app.recording import Recorder, read_recording
+
+if TYPE_CHECKING:
+    from app.simulator import Simulator
+
+
+class NoCredentials(ConfigError):
+    """Neither the environment nor the config file holds Paxos credentials."""
+
+
+@dataclass
+class SessionOptions:
+    """What the command line asked for."""
+
+    demo: bool = False
+    env: str | None = None
+    ws_url: str | None = None
+    token_url: str | None = None
+    markets: list[str] = field(default_factory=list)
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    seed: int | None = None
+    """Demo mode: the simulator's seed (random when None)."""
+    sim_rate: float | None = None
+    """Demo mode: book updates per second per market."""
+    watchdog_timeout: float = 10.0
+    record: Path | None = None
+    """Append every received frame to this new file."""
+    replay: Path | None = None
+    """Play a recording instead of connecting."""
+    replay_speed: float = 1.0
+    """Replay pace relative to the recording; 0 means as fast as possible."""
+
+
+class Session:
+    """A feed and, in demo mode, the simulator it is pointed at."""
+
+    def __init__(
+        self,
+        feed: FeedClient,
+        simulator: Simulator | None = None,
+        *,
+        recorder: Recorder | None = None,
+        replay: Path | None = None,
+        replay_speed: float = 1.0,
+    ) -> None:
+        self.feed = feed
+        self.simulator = simulator
+        self.recorder = recorder
+        self.replay = replay
+        self.replay_speed = replay_speed
+        self._stop = asyncio.Event()
+
+    @classmethod
+    def create(cls, options: SessionOptions, config: Config | None = None) -> Session:
+        """Build (without connecting) from options and config.
+
+        Raises :class:`NoCredentials` (naming ``--demo``) or :class:`ConfigError`.
+        """
+        config = config if config is not None else Config()
+        if options.replay is not None:
+            feed = FeedClient(
+                label=f"replay {options.replay}",
+                adopt_channels=True,
+                heartbeat_channel=False,
+                known_markets=config.known_markets,
+            )
+            return cls(feed, replay=options.replay, replay_speed=options.replay_speed)
+        markets = options.markets or list(config.markets)
+        simulator: Simulator | None = None
+        credentials: Credentials | None
+        if options.demo:
+            from app.simulator import SimConfig, Simulator
+
+            sim_config = SimConfig(host="127.0.0.1", port=0)
+            if options.seed is not None:
+                sim_config.seed = options.seed
+            if options.sim_rate is not None:
+                sim_config.rate = options.sim_rate
+            simulator = Simulator(sim_config)
+            credentials, token_url, ws_url, label = None, None, None, "demo"
+            known = list(simulator.markets)
+        else:
+            credentials = credentials_from(config)
+            if credentials is None:
+                where = config.path or "the config file"
+                raise NoCredentials(
+                    "no Paxos credentials: set PAXOS_CLIENT_ID and PAXOS_CLIENT_SECRET "
+                    f"(or put them in {where}), or run `sordash --demo` to use the embedded "
+                    "exchange simulator"
+                )
+            token_url, ws_url = endpoints_for(config, options.env)
+            token_url = options.token_url or token_url
+            ws_url = options.ws_url or ws_url
+            label = ws_url if options.ws_url or options.token_url else options.env or config.env
+            known = list(config.known_markets)
+        feed = FeedClient(
+            credentials,
+            token_url,
+            ws_url,
+            label=label,
+            known_markets=known,
+            watchdog_timeout=options.watchdog_timeout,
+        )
+        subscribe_all(feed, markets, options.channels)
+        recorder = None
+        if options.record is not None:
+            recorder = Recorder(options.record, source=label, on_error=feed.report_error)
+            feed.recorder = recorder
+        return cls(feed, simulator, recorder=recorder)
+
+    async def run(self) -> None:
+        """Start the simulator (demo), then run the feed until :meth:`stop`."""
+        if self.replay is not None:
+            await self._run_replay(self.replay)
+            return
+        simulator = self.simulator
+        try:
+            if simulator is not None:
+                await simulator.start()
+                feed = self.feed
+                feed.token_url = simulator.token_url
+                feed.ws_url = simulator.ws_url
+                feed.credentials = Credentials(simulator.client_id, simulator.client_secret)
+                feed.label = f"demo {simulator.ws_url}"
+            await self.feed.run()
+        finally:
+            if self.recorder is not None:
+                self.recorder.close()
+            if simulator is not None:
+                with contextlib.suppress(Exception):
+                    await simulator.stop()
+
+    async def _run_replay(self, path: Path) -> None:
+        """Feed a recording through the pipeline at its own pace (scaled), then return."""
+        feed = self.feed
+        feed.set_connection_state(ConnectionState.CONNECTED, f"replaying {path}")
+        speed = self.replay_speed
+        first_t: int | None = None
+        started = time.monotonic()
+        for t, data in read_recording(path):
+            if self._stop.is_set():
+                break
+            if speed > 0:
+                if first_t is None:
+                    first_t = t
+                due = started + (t - first_t) / 1e9 / speed
+                wait = due - time.monotonic()
+                if wait > 0.002:  # sleep in batches, not per frame
+                    await asyncio.sleep(wait)
+            feed.ingest(data)
+        feed.set_connection_state(ConnectionState.STOPPED, f"replay of {path} finished")
+
+    async def stop(self) -> None:
+        """Stop the feed (and so :meth:`run`)."""
+        self._stop.set()
+        await self.feed.stop()
+
+
+def subscribe_all(feed: FeedClient, markets: Iterable[str], channels: Iterable[str]) -> None:
+    """Subscribe each market's channels (works before the feed connects)."""
+    wanted = tuple(channels)
+    for market in markets:
+        feed.subscribe(market, wanted)

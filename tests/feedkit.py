@@ -1,0 +1,166 @@
+"""Shared helpers for tests that run the real FeedClient against the real simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from app.auth import Credentials
+from app.books import BookState
+from app.events import ConnectionChanged, ConnectionState, FeedEvent
+from app.feed import FeedClient
+from app.protocol import to_scaled
+from app.simulator import SimConfig, Simulator
+
+WAIT = 10.0
+"""The longest any condition may take before a test fails (generous: CI machines are slow)."""
+
+
+async def until(predicate: Callable[[], bool], what: str, limit: float = WAIT) -> None:
+    """Wait until ``predicate()`` holds, checking on every loop turn plus a short period.
+
+    Fails with ``what`` after ``timeout`` seconds. This waits *for a condition*; it never
+    assumes one holds after some fixed time.
+    """
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {limit}s waiting for: {what}")
+        await asyncio.sleep(0.01)
+
+
+class Recorder:
+    """Collects a feed's events and lets a test wait for a particular one."""
+
+    def __init__(self, feed: FeedClient) -> None:
+        self.events: list[FeedEvent] = []
+        self._changed = asyncio.Event()
+        feed.add_listener(self._on_event)
+
+    def _on_event(self, event: FeedEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def wait_for(
+        self, match: Callable[[FeedEvent], bool], what: str, limit: float = WAIT, start: int = 0
+    ) -> FeedEvent:
+        """The first event from index ``start`` on that matches, waiting for it if needed."""
+        deadline = time.monotonic() + limit
+        index = start
+        while True:
+            while index < len(self.events):
+                event = self.events[index]
+                index += 1
+                if match(event):
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out waiting for event: {what}; saw {self.events}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    def states(self) -> list[ConnectionState]:
+        """Connection states seen so far, in order."""
+        return [e.state for e in self.events if isinstance(e, ConnectionChanged)]
+
+
+def sim_config(**overrides: Any) -> SimConfig:
+    """A fast, reproducible simulator for tests."""
+    base: dict[str, Any] = dict(
+        host="127.0.0.1",
+        port=0,
+        seed=11,
+        rate=200.0,
+        heartbeat_interval=0.2,
+        markets=["BTCUSD", "ETHUSD", "LTCUSD"],
+    )
+    base.update(overrides)
+    return SimConfig(**base)
+
+
+def make_feed(sim: Simulator, **overrides: Any) -> FeedClient:
+    """A FeedClient pointed at ``sim`` with test-friendly timings."""
+    options: dict[str, Any] = dict(
+        label="test",
+        watchdog_timeout=3.0,
+        backoff_initial=0.05,
+        backoff_max=0.4,
+        drift_check_delay=0.05,
+    )
+    options.update(overrides)
+    credentials = options.pop("credentials", Credentials(sim.client_id, sim.client_secret))
+    return FeedClient(credentials, sim.token_url, sim.ws_url, **options)
+
+
+@asynccontextmanager
+async def running_sim(**overrides: Any) -> AsyncIterator[Simulator]:
+    """A started simulator, stopped afterwards."""
+    sim = Simulator(sim_config(**overrides))
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+@asynccontextmanager
+async def running(feed: FeedClient) -> AsyncIterator[Recorder]:
+    """Run ``feed`` in a task for the duration of the block, then stop it cleanly."""
+    recorder = Recorder(feed)
+    task = asyncio.create_task(feed.run())
+    try:
+        yield recorder
+    finally:
+        await feed.stop()
+        await asyncio.wait_for(task, WAIT)
+
+
+def levels(side: list[tuple[str, str]]) -> list[tuple[int, int]]:
+    """Exact (price, amount) pairs from decimal strings, spelling-independent."""
+    return [(to_scaled(p), to_scaled(a)) for p, a in side]
+
+
+def live(feed: FeedClient, market: str) -> bool:
+    """The market's book is LIVE."""
+    book = feed.store.get(market)
+    return book is not None and book.state is BookState.LIVE
+
+
+async def assert_books_match(
+    feed: FeedClient, sim: Simulator, markets: list[str], *, resume: bool = True
+) -> None:
+    """Pause the simulator, wait for the feed to apply everything sent, compare level by level.
+
+    With ``resume=False`` the simulator stays paused afterwards.
+    """
+    sim.pause()
+    try:
+        for market in markets:
+            target = sim.book_time(market)
+
+            def caught_up(market: str = market, target: str = target) -> bool:
+                book = feed.store.get(market)
+                return (
+                    book is not None
+                    and book.state is BookState.LIVE
+                    and book.last_update_text == target
+                )
+
+            await until(caught_up, f"{market} book LIVE at {target}")
+            book = feed.store.get(market)
+            assert book is not None
+            sim_bids, sim_asks = sim.book(market)
+            ours_bids = [(lv.price_units, lv.amount_units) for lv in book.bids.all()]
+            ours_asks = [(lv.price_units, lv.amount_units) for lv in book.asks.all()]
+            assert ours_bids == levels(sim_bids), f"{market} bids differ"
+            assert ours_asks == levels(sim_asks), f"{market} asks differ"
+            assert ours_bids and ours_asks
+    finally:
+        if resume:
+            sim.resume()

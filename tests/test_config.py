@@ -1,0 +1,114 @@
+"""Config file and credentials: clear errors naming the file, secrets kept private."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.config import (
+    Config,
+    ConfigError,
+    credentials_from,
+    default_config_path,
+    endpoints_for,
+    load_config,
+)
+
+
+def write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_reads_every_section(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+env = "production"
+markets = ["LTCUSD"]
+[credentials]
+client_id = "abc"
+client_secret = "xyz"
+[dashboard]
+refresh_hz = 20
+depth = 8
+[keys]
+subscribe = "ctrl+n"
+""",
+    )
+    config = load_config(path)
+    assert config.env == "production" and config.markets == ["LTCUSD"]
+    assert config.dashboard.refresh_hz == 20 and config.dashboard.depth == 8
+    assert config.keys == {"subscribe": "ctrl+n"}
+    creds = credentials_from(config, environ={})
+    assert creds is not None and creds.client_id == "abc"
+    assert "xyz" not in repr(config) and "xyz" not in repr(creds)
+
+
+def test_missing_default_file_is_fine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SORDASH_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert default_config_path() == tmp_path / "sordash" / "config.toml"
+    assert load_config() == Config()
+
+
+def test_missing_named_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_unreadable_file_names_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "env = 'sandbox'\n")
+    path.chmod(0o000)
+    if os.geteuid() == 0:  # root reads anything: make it a directory instead
+        path.unlink()
+        path.mkdir()
+    with pytest.raises(ConfigError, match=f"cannot read config file {path}"):
+        load_config(path)
+
+
+def test_not_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "this is = = not toml")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config(path)
+
+
+def test_wrong_shape_says_where(tmp_path: Path) -> None:
+    path = write(tmp_path, "[dashboard]\ndepth = 'deep'\n")
+    with pytest.raises(ConfigError, match=r"dashboard\.depth"):
+        load_config(path)
+    path = write(tmp_path, "colour = 'red'\n")
+    with pytest.raises(ConfigError, match="colour"):
+        load_config(path)
+
+
+def test_secret_in_a_world_readable_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "[credentials]\nclient_id='a'\nclient_secret='hunter2'\n", 0o644)
+    with pytest.raises(ConfigError, match="chmod 600") as info:
+        load_config(path)
+    assert "hunter2" not in str(info.value)
+
+
+def test_environment_wins_over_file() -> None:
+    config = Config()
+    config.credentials.client_id = "file-id"
+    config.credentials.client_secret = "file-secret"
+    creds = credentials_from(
+        config, environ={"PAXOS_CLIENT_ID": "env-id", "PAXOS_CLIENT_SECRET": "env-secret"}
+    )
+    assert creds is not None and creds.client_id == "env-id"
+    assert credentials_from(Config(), environ={}) is None
+
+
+def test_endpoints() -> None:
+    assert endpoints_for(Config(), "production") == (
+        "https://oauth.paxos.com/oauth2/token",
+        "wss://ws.paxos.com/",
+    )
+    assert endpoints_for(Config())[1] == "wss://ws.sandbox.paxos.com/"
+    with pytest.raises(ConfigError, match="unknown environment"):
+        endpoints_for(Config(), "staging")
