@@ -1,0 +1,621 @@
+"""The dashboard: a Textual app that shows the FeedClient's books, tapes and subscriptions.
+
+The feed runs in one async worker and mutates the :class:`~app.books.BookStore` and
+:class:`~app.tape.TradeTape` in place; it reaches the screen only through low-rate events
+(:meth:`FeedClient.add_listener` -> :class:`DashboardApp.FeedEventReceived`). The screen
+repaints on its own clock: ``refresh_hz`` times a second it takes the dirty markets from
+the store and tape and repaints only those, inside ``batch_update()``. No Textual message is
+posted per frame and nothing is recomposed at data rates.
+
+Everything time-dependent (ages, the token countdown, ladder flashes) reads the injected
+``clock``/``wall_clock``, so tests can freeze time and snapshots are deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text as RichText
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.events import Resize
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker
+
+from app.config import Config
+from app.events import (
+    BookResynced,
+    ConnectionChanged,
+    ConnectionState,
+    FeedError,
+    FeedEvent,
+    SubscriptionChanged,
+)
+from app.feed import FeedClient
+from app.session import Session
+from styles import STYLES_DIR
+from widgets.help_screen import HelpRow, HelpScreen
+from widgets.market_tabs import MarketTabs
+from widgets.market_view import MarketView, market_badge
+from widgets.quiet import update_static
+from widgets.status_bar import StatusBar
+from widgets.subscribe_dialog import SubscribeChoice, SubscribeDialog
+
+GRID_MIN_SIZE = (120, 36)
+"""The smallest terminal (columns, rows) on which several markets are shown at once."""
+GRID_MAX = 4
+"""Markets shown at once in the grid layout."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One user action: its binding, its palette entry and its help line."""
+
+    id: str
+    keys: str
+    action: str
+    description: str
+    show: bool = True
+    key_display: str | None = None
+    footer: str = ""
+    """A short label for the footer (the description is used in help and the palette)."""
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("subscribe", "s", "subscribe", "Subscribe to a market", footer="Subscribe"),
+    Command("help", "question_mark", "help", "Help: every key", key_display="?", footer="Help"),
+    Command("quit", "q", "quit", "Quit", footer="Quit"),
+    Command("unsubscribe", "u", "unsubscribe", "Unsubscribe the current market", footer="Unsub"),
+    Command("resync", "r", "resync", "Resync the current market (fresh snapshot)", footer="Resync"),
+    Command("reconnect", "R", "reconnect", "Reconnect now", key_display="R", footer="Reconnect"),
+    Command("next-market", "tab", "next_market", "Next market", show=False),
+    Command("previous-market", "shift+tab", "previous_market", "Previous market", show=False),
+    Command("depth-more", "plus", "depth(1)", "More depth", show=False, key_display="+"),
+    Command("depth-less", "minus", "depth(-1)", "Less depth", show=False, key_display="-"),
+    Command("group", "g", "group", "Group prices (tick multiples)", footer="Group"),
+    Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
+    Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),
+    *(
+        Command(f"market-{n}", str(n), f"select_market({n})", f"Go to market {n}", show=False)
+        for n in range(1, 10)
+    ),
+)
+
+
+def _bindings() -> list[BindingType]:
+    return [
+        Binding(
+            c.keys,
+            f"app.{c.action}",
+            c.footer or c.description,
+            show=c.show,
+            key_display=c.key_display,
+            id=c.id,
+        )
+        for c in COMMANDS
+    ]
+
+
+class DashboardScreen(Screen[None]):
+    """The main screen: status bar, market tabs, a banner, the markets, the footer.
+
+    The bindings live here (not on the app) so they are inactive under modal dialogs.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = _bindings()
+
+    def compose(self) -> ComposeResult:
+        """The fixed frame; market views are mounted into ``#markets`` as markets come."""
+        yield StatusBar(id="status")
+        yield MarketTabs(id="tabs")
+        yield Static(id="banner")
+        with Container(id="markets"):
+            yield Static(id="empty")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        """Once the frame exists, the app fills it with the markets already subscribed."""
+        app = self.app
+        if isinstance(app, DashboardApp):
+            await app.sync_markets()
+            app.apply_layout()
+            app.repaint_now()
+
+
+class DashboardApp(App[None]):
+    """The sordash dashboard."""
+
+    CSS_PATH = STYLES_DIR / "dashboard.tcss"
+    TITLE = "sordash"
+
+    class FeedEventReceived(Message):
+        """A low-rate feed event (connection, subscription, error) reached the UI."""
+
+        def __init__(self, event: FeedEvent) -> None:
+            super().__init__()
+            self.event = event
+
+    def __init__(
+        self,
+        session: Session | None = None,
+        *,
+        feed: FeedClient | None = None,
+        config: Config | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        start_feed: bool = True,
+    ) -> None:
+        super().__init__()
+        if feed is None:
+            if session is None:
+                raise ValueError("DashboardApp needs a session or a feed")
+            feed = session.feed
+        self.session = session
+        self.feed = feed
+        self.config = config if config is not None else Config()
+        self.clock = clock
+        self._banner_shown: RichText | None = None
+        self.wall_clock = wall_clock
+        self.start_feed = start_feed
+        self.frozen = False
+        """The display is frozen (``p``); data keeps flowing into the store."""
+        self.current: str | None = None
+        """The market that keys act on."""
+        self.layout_choice: str | None = None
+        """``single`` or ``grid`` once the user chose; None follows the terminal size."""
+        self.layout_mode = "single"
+        """The layout in effect."""
+        self.views: dict[str, MarketView] = {}
+        self.general_error = ""
+        """The newest error that belongs to no market."""
+        self.repaints = 0
+        """Refresh ticks that repainted something (for the UI benchmark)."""
+        self.dashboard = DashboardScreen()
+        self._feed_worker: Worker[None] | None = None
+        self._next_clock_update = 0.0
+        self._syncing_views = False
+        self._sync_again = False
+
+    def _going(self) -> bool:
+        """True before the dashboard is mounted and once the app or screen is closing."""
+        screen = self.dashboard
+        return (
+            self._exit
+            or self._closing
+            or not screen.is_mounted
+            or screen._closing
+            or not screen.is_attached
+        )
+
+    def get_default_screen(self) -> Screen[None]:
+        """The dashboard screen is the base of the screen stack."""
+        return self.dashboard
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        """Apply the keymap, listen to the feed, start the repaint clock and the feed."""
+        if self.config.keys:
+            self.set_keymap(self.config.keys)
+        self.feed.add_listener(self._on_feed_event)
+        hz = self.config.dashboard.refresh_hz
+        self.set_interval(1.0 / hz if hz > 0 else 1 / 30, self._tick, name="repaint")
+        if self.start_feed:
+            self._feed_worker = self.run_feed()
+
+    @work(exclusive=True, group="feed", exit_on_error=False)
+    async def run_feed(self) -> None:
+        """Run the session (or the bare feed) until the app stops it."""
+        if self.session is not None:
+            await self.session.run()
+        else:
+            await self.feed.run()
+
+    async def stop_feed(self, limit: float = 2.0) -> None:
+        """Stop the feed cleanly (closing the socket and any simulator), then the worker."""
+        worker = self._feed_worker
+        if worker is None or worker.is_finished:
+            return
+        with contextlib.suppress(Exception):
+            if self.session is not None:
+                await asyncio.wait_for(self.session.stop(), limit)
+            else:
+                await asyncio.wait_for(self.feed.stop(), limit)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(worker.wait(), limit)
+        if not worker.is_finished:
+            worker.cancel()
+
+    async def action_quit(self) -> None:
+        """Quit at once, closing the connection cleanly."""
+        await self.stop_feed()
+        self.exit()
+
+    # ------------------------------------------------------------------ feed events
+
+    def _on_feed_event(self, event: FeedEvent) -> None:
+        # Called by the feed on the asyncio loop: hand over as a message, never repaint here.
+        self.post_message(self.FeedEventReceived(event))
+
+    async def on_dashboard_app_feed_event_received(self, message: FeedEventReceived) -> None:
+        """Route a feed event: structure changes, per-market errors, connection state."""
+        if self._going():
+            return  # shutting down: the screen is going away
+        event = message.event
+        if isinstance(event, SubscriptionChanged):
+            market = event.key[1]
+            if market is not None:
+                if event.removed or market not in self.views:
+                    await self.sync_markets()
+                self.feed.store.dirty.add(market)
+        elif isinstance(event, FeedError):
+            view = self.views.get(event.market) if event.market else None
+            failed_codes = {s.error for s in self.feed.channels_for(event.market or "")}
+            if view is not None and event.code is not None and event.code in failed_codes:
+                self.feed.store.dirty.add(view.market)  # the panel shows the code already
+            elif view is not None:
+                view.note_error(event.message)
+                self.feed.store.dirty.add(view.market)
+            else:
+                self.general_error = event.message
+        elif isinstance(event, BookResynced):
+            view = self.views.get(event.market)
+            if view is not None:
+                view.note_error(f"resync: {event.reason}")
+        elif isinstance(event, ConnectionChanged):
+            self.feed.store.dirty.update(self.views)
+        self._next_clock_update = 0.0  # show the change on the next tick
+
+    async def sync_markets(self) -> None:
+        """Mount a view for each market in the intended set, remove the views of the rest."""
+        if self._going():
+            return
+        if self._syncing_views:
+            self._sync_again = True  # the running sync goes round once more
+            return
+        self._syncing_views = True
+        try:
+            self._sync_again = True
+            while self._sync_again and not self._going():
+                self._sync_again = False
+                await self._sync_once()
+        finally:
+            self._syncing_views = False
+
+    async def _sync_once(self) -> None:
+        wanted = self.feed.markets()
+        container = self.dashboard.query_one("#markets", Container)
+        gone = [self.views.pop(m) for m in list(self.views) if m not in wanted]
+        dashboard = self.config.dashboard
+        new = [
+            MarketView(
+                market,
+                self.feed,
+                depth=dashboard.depth,
+                large_multiple=dashboard.large_trade_multiple,
+            )
+            for market in wanted
+            if market not in self.views
+        ]
+        for view in new:
+            self.views[view.market] = view
+        if self.current not in self.views:
+            self.current = next(iter(self.views), None)
+        if gone:
+            await container.remove_children(gone)
+        if new:
+            await container.mount_all(new)
+        if gone or new:
+            self.apply_layout()
+
+    # ------------------------------------------------------------------ layout
+
+    def on_resize(self, event: Resize) -> None:
+        """The terminal changed size: choose the layout again (unless the user chose)."""
+        self.apply_layout()
+
+    def apply_layout(self) -> None:
+        """Show one market large or a grid of up to four, and the empty state or banner."""
+        if self._going():
+            return
+        size = self.size
+        views = self.views
+        auto = (
+            "grid"
+            if len(views) > 1 and size.width >= GRID_MIN_SIZE[0] and size.height >= GRID_MIN_SIZE[1]
+            else "single"
+        )
+        mode = self.layout_choice or auto
+        self.layout_mode = mode
+        container = self.dashboard.query_one("#markets", Container)
+        markets = list(views)
+        visible: list[str] = []
+        if self.current is not None and markets:
+            if mode == "grid":
+                page = markets.index(self.current) // GRID_MAX
+                visible = markets[page * GRID_MAX : (page + 1) * GRID_MAX]
+            else:
+                visible = [self.current]
+        container.set_class(mode == "grid", "-grid")
+        if mode == "grid":
+            columns = 1 if len(visible) == 1 else 2
+            rows = (len(visible) + 1) // 2
+            container.styles.grid_size_columns = columns
+            container.styles.grid_size_rows = max(rows, 1)
+        now = self.clock()
+        for market, view in views.items():
+            shown = market in visible
+            view.compact = mode == "grid"
+            view.set_class(market == self.current, "-current")
+            view.display = shown
+            if shown:
+                view.refresh_data(now)
+        empty = self.dashboard.query_one("#empty", Static)
+        empty.display = not views
+        if not views:
+            key = self._key_for("subscribe")
+            empty.update(
+                "No subscriptions yet.\n\n"
+                f"Press [b]{key}[/b] to subscribe to a market (e.g. BTCUSD).\n"
+                f"Press [b]{self._key_for('help')}[/b] for every key, "
+                f"[b]{self._key_for('quit')}[/b] to quit."
+            )
+        current = views.get(self.current) if self.current else None
+        if current is not None and self.screen is self.dashboard:
+            current.focus(scroll_visible=False)
+        self._update_chrome(now)
+
+    def _key_for(self, binding_id: str) -> str:
+        keys = self._keymap.get(binding_id)
+        if keys is None:
+            keys = next(c.keys for c in COMMANDS if c.id == binding_id)
+            display = next(c.key_display for c in COMMANDS if c.id == binding_id)
+            if display:
+                return display
+        return keys.split(",")[0]
+
+    # ------------------------------------------------------------------ repainting
+
+    def _tick(self) -> None:
+        """The repaint clock: repaint dirty markets (and once a second, ages and status)."""
+        if self._going():
+            return
+        now = self.clock()
+        clock_due = now >= self._next_clock_update
+        if self.frozen:
+            if clock_due:
+                self._next_clock_update = now + 1.0
+                self._update_chrome(now)
+            return
+        feed = self.feed
+        books = feed.store.take_dirty()
+        tapes = feed.tape.take_dirty()
+        views = self.views
+        for market, view in views.items():
+            deadline = view.ladder.flash_deadline
+            if deadline is not None and deadline <= now:
+                books.add(market)
+        dirty = books | tapes
+        if not dirty and not clock_due:
+            return
+        self.repaints += 1
+        with self.batch_update():
+            for market in dirty:
+                dirty_view = views.get(market)
+                if dirty_view is not None and dirty_view.display:
+                    dirty_view.refresh_data(
+                        now, book_changed=market in books, tape_changed=market in tapes
+                    )
+            if clock_due:
+                self._next_clock_update = now + 1.0
+                for market, view in views.items():
+                    if view.display and market not in dirty:
+                        view.refresh_clock(now)
+                self._update_chrome(now)
+
+    def repaint_now(self) -> None:
+        """Repaint everything at once (after a layout change, and for tests)."""
+        now = self.clock()
+        self.feed.store.take_dirty()
+        self.feed.tape.take_dirty()
+        with self.batch_update():
+            for view in self.views.values():
+                if view.display:
+                    view.refresh_data(now)
+            self._update_chrome(now)
+
+    def _update_chrome(self, now: float) -> None:
+        """Status bar, market tabs and the connection banner."""
+        dashboard = self.dashboard
+        if self._going():
+            return
+        feed = self.feed
+        dashboard.query_one(StatusBar).show(feed, now, frozen=self.frozen, note=self.general_error)
+        entries = [(m, market_badge(feed, m)) for m in self.views]
+        tabs = dashboard.query_one(MarketTabs)
+        tabs.display = bool(entries)
+        tabs.show(entries, self.current, self.layout_mode)
+        banner = dashboard.query_one("#banner", Static)
+        text, warn = self._banner_text()
+        banner.set_class(bool(text), "-shown")
+        banner.set_class(warn, "-warn")
+        self._banner_shown = update_static(banner, RichText(text), self._banner_shown)
+
+    def _banner_text(self) -> tuple[str, bool]:
+        """What a trader must know about the connection right now ("" if nothing)."""
+        feed = self.feed
+        state = feed.state
+        detail = feed.state_detail
+        if state is ConnectionState.AUTH_FAILED:
+            lowered = detail.lower()
+            if "403" in detail or "scope" in lowered:
+                fix = (
+                    "The credentials work but lack the scope "
+                    "exchange:read_aggregated_marketdata_stream: ask Paxos to grant it."
+                )
+            else:
+                fix = (
+                    "Check PAXOS_CLIENT_ID and PAXOS_CLIENT_SECRET (or the config file's "
+                    "[credentials]); run with --demo to use the simulator instead."
+                )
+            return (
+                f"Authentication failed: {detail}\n{fix} "
+                f"Press {self._key_for('reconnect')} to retry.",
+                False,
+            )
+        if state is ConnectionState.RECONNECTING:
+            return (
+                f"Connection lost: {detail}. Reconnecting; books are STALE until their "
+                "new snapshots land.",
+                True,
+            )
+        return "", False
+
+    # ------------------------------------------------------------------ actions
+
+    def _current_view(self) -> MarketView | None:
+        return self.views.get(self.current) if self.current else None
+
+    def action_subscribe(self) -> None:
+        """Open the subscribe dialog."""
+        feed = self.feed
+        known = list(feed.known_markets) + list(self.config.known_markets)
+        dialog = SubscribeDialog(known, feed.markets())
+        self.push_screen(dialog, self._subscribe_chosen)
+
+    def _subscribe_chosen(self, choice: SubscribeChoice | None) -> None:
+        if choice is None:
+            return
+        market, channels = choice
+        self.feed.subscribe(market, channels)
+        self.current = market
+
+    def action_unsubscribe(self) -> None:
+        """Unsubscribe the current market; its view goes once the server confirms."""
+        if self.current is not None:
+            self.feed.unsubscribe(self.current)
+            self.feed.store.dirty.add(self.current)
+
+    def action_resync(self) -> None:
+        """Ask for a fresh snapshot of the current market."""
+        if self.current is not None:
+            self.feed.resync(self.current, "requested from the keyboard")
+
+    def action_reconnect(self) -> None:
+        """Drop the connection and connect afresh (also retries after an auth failure)."""
+        self.feed.reconnect()
+
+    def action_next_market(self) -> None:
+        """Make the next market current."""
+        self._move(1)
+
+    def action_previous_market(self) -> None:
+        """Make the previous market current."""
+        self._move(-1)
+
+    def _move(self, step: int) -> None:
+        markets = list(self.views)
+        if not markets:
+            return
+        index = markets.index(self.current) if self.current in markets else 0
+        self.select(markets[(index + step) % len(markets)])
+
+    def action_select_market(self, number: int) -> None:
+        """Make market number ``number`` (1-based, as in the tabs) current."""
+        markets = list(self.views)
+        if 1 <= number <= len(markets):
+            self.select(markets[number - 1])
+
+    def select(self, market: str) -> None:
+        """Make ``market`` the current market and show it."""
+        self.current = market
+        self.apply_layout()
+
+    def on_market_view_selected(self, message: MarketView.Selected) -> None:
+        """A click on a market view selects it."""
+        if message.market != self.current:
+            self.select(message.market)
+
+    def action_depth(self, delta: int) -> None:
+        """Show more or fewer levels in the current market's ladder."""
+        view = self._current_view()
+        if view is not None:
+            view.change_depth(delta)
+            view.refresh_data(self.clock())
+
+    def action_group(self) -> None:
+        """Cycle the current ladder's price grouping (off, 10, 100, 1000 ticks)."""
+        view = self._current_view()
+        if view is not None:
+            view.cycle_grouping()
+            view.refresh_data(self.clock())
+
+    def action_freeze(self) -> None:
+        """Freeze or resume the display; the store keeps taking data meanwhile."""
+        self.frozen = not self.frozen
+        now = self.clock()
+        if not self.frozen:
+            self.repaint_now()
+        self._update_chrome(now)
+
+    def action_toggle_layout(self) -> None:
+        """Switch between one large market and the grid."""
+        self.layout_choice = "single" if self.layout_mode == "grid" else "grid"
+        self.apply_layout()
+
+    def action_help(self) -> None:
+        """Show every binding."""
+        self.push_screen(HelpScreen(self.help_rows()))
+
+    def help_rows(self) -> list[HelpRow]:
+        """(keys, description) for every command, with the keymap applied."""
+        rows: list[HelpRow] = []
+        numbers = [c for c in COMMANDS if c.id.startswith("market-")]
+        for command in COMMANDS:
+            if command in numbers:
+                continue
+            rows.append((self._display_keys(command), command.description))
+        keys = [self._display_keys(c) for c in numbers]
+        rows.insert(8, (f"{keys[0]}…{keys[-1]}", "Go to market 1 to 9 (as numbered in the tabs)"))
+        rows.append(("ctrl+p", "Command palette (every action by name)"))
+        return rows
+
+    def _display_keys(self, command: Command) -> str:
+        keys = self._keymap.get(command.id)
+        if keys is None:
+            return command.key_display or command.keys
+        return keys
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every keyboard action is also in the command palette."""
+        for command in COMMANDS:
+            if command.id.startswith("market-"):
+                continue
+            yield SystemCommand(
+                command.description,
+                f"key: {self._display_keys(command)}",
+                self._palette_callback(command.action),
+            )
+        for index, market in enumerate(self.views, start=1):
+            yield SystemCommand(
+                f"Go to {market}", f"key: {index}" if index <= 9 else "", self._goto(market)
+            )
+        yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
+
+    def _palette_callback(self, action: str) -> Callable[[], object]:
+        async def run() -> None:
+            await self.run_action(action)
+
+        return run
+
+    def _goto(self, market: str) -> Callable[[], None]:
+        return lambda: self.select(market)

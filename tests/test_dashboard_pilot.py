@@ -1,0 +1,183 @@
+"""Keyboard flows of the dashboard against the real simulator over loopback (Textual Pilot).
+
+Each test runs the real DashboardApp with its feed worker connected to a real Simulator and
+asserts what a trader would notice on screen: a ladder that fills, a market that goes, a
+failure shown on its own market, a fresh snapshot, a clean quit. Waits are on conditions
+(:func:`tests.feedkit.until`), never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from textual.pilot import Pilot
+
+from app.books import BookState
+from app.config import Config
+from app.dashboard import DashboardApp
+from app.events import ConnectionState
+from app.feed import FeedClient
+from app.protocol import UNKNOWN_CHANNEL_PARAMS_CONFIGURATION
+from tests.feedkit import make_feed, running_sim, until
+from widgets.depth_ladder import DepthLadder
+from widgets.market_tabs import MarketTabs
+from widgets.market_view import MarketView
+
+SIZE = (120, 40)
+
+
+def lines(widget: DepthLadder) -> list[str]:
+    """The ladder's text as painted, line by line."""
+    return [widget.render_line(y).text for y in range(widget.size.height)]
+
+
+def screen_text(app: DashboardApp, market: str) -> str:
+    """Header, ladder and panel of a market view as plain text."""
+    view = app.views[market]
+    header = str(view.header.render())
+    panel = str(view.panel.render())
+    return "\n".join([header, *lines(view.ladder), panel])
+
+
+def ladder_shows_touch(app: DashboardApp, market: str) -> bool:
+    """The market's ladder paints its current best bid and ask."""
+    view = app.views.get(market)
+    book = app.feed.store.get(market)
+    if view is None or book is None or book.state is not BookState.LIVE:
+        return False
+    bid, ask = book.best_bid, book.best_ask
+    if bid is None or ask is None or not view.display:
+        return False
+    painted = "\n".join(lines(view.ladder))
+    return bid.price in painted and ask.price in painted and view.badge == "LIVE"
+
+
+@asynccontextmanager
+async def dashboard(*markets: str) -> AsyncIterator[tuple[DashboardApp, Pilot[None], FeedClient]]:
+    """A simulator, a feed on it with ``markets`` subscribed, and the app running it."""
+    async with running_sim() as sim:
+        feed = make_feed(sim, known_markets=["BTCUSD", "ETHUSD", "LTCUSD"])
+        for market in markets:
+            feed.subscribe(market)
+        app = DashboardApp(feed=feed, config=Config())
+        async with app.run_test(size=SIZE) as pilot:
+            yield app, pilot, feed
+            await app.stop_feed()
+
+
+async def test_subscribe_through_the_dialog_fills_the_ladder() -> None:
+    async with dashboard() as (app, pilot, _feed):
+        empty = app.dashboard.query_one("#empty")
+        assert empty.display
+        await pilot.press("s")
+        await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
+        await pilot.press(*"ethusd", "enter")
+        await until(lambda: app.screen is app.dashboard, "the dialog closes")
+        await until(lambda: "ETHUSD" in app.views, "a view for ETHUSD appears")
+        assert not empty.display
+        await until(lambda: ladder_shows_touch(app, "ETHUSD"), "the ETHUSD ladder fills")
+        assert app.current == "ETHUSD"
+        await until(lambda: "✓ listed" in screen_text(app, "ETHUSD"), "subscription_list confirms")
+
+
+async def test_the_dialog_refuses_an_invalid_form_and_escape_cancels() -> None:
+    async with dashboard() as (app, pilot, feed):
+        await pilot.press("s")
+        await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
+        await pilot.press("enter")
+        error = app.screen.query_one("#dialog-error")
+        assert "type a market" in str(error.render())
+        await pilot.press("escape")
+        await until(lambda: app.screen is app.dashboard, "escape closes the dialog")
+        assert feed.markets() == []
+
+
+async def test_unsubscribe_removes_the_market_once_the_server_confirms() -> None:
+    async with dashboard("BTCUSD", "ETHUSD") as (app, pilot, feed):
+        await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
+        assert app.current == "BTCUSD"
+        await pilot.press("u")
+        await until(lambda: "BTCUSD" not in app.views, "the BTCUSD view goes")
+        tabs = app.dashboard.query_one(MarketTabs)
+        await until(lambda: "BTCUSD" not in str(tabs.render()), "the tabs forget BTCUSD")
+        assert app.current == "ETHUSD"
+        await until(lambda: ladder_shows_touch(app, "ETHUSD"), "ETHUSD still live")
+        assert "BTCUSD" not in feed.markets()
+
+
+async def test_an_unknown_market_fails_alone() -> None:
+    async with dashboard("BTCUSD") as (app, pilot, _feed):
+        await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
+        await pilot.press("s")
+        await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
+        await pilot.press(*"NOPEUSD", "enter")
+        await until(lambda: "NOPEUSD" in app.views, "a view for NOPEUSD appears")
+        nope = app.views["NOPEUSD"]
+        await until(lambda: nope.badge == "FAILED", "NOPEUSD shows FAILED")
+        await until(
+            lambda: UNKNOWN_CHANNEL_PARAMS_CONFIGURATION in screen_text(app, "NOPEUSD"),
+            "the server's code on the NOPEUSD view",
+        )
+        btc = app.views["BTCUSD"]
+        assert btc.badge == "LIVE"
+        assert btc.error == ""
+        assert UNKNOWN_CHANNEL_PARAMS_CONFIGURATION not in screen_text(app, "BTCUSD")
+        await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD keeps painting")
+
+
+async def test_resync_takes_a_fresh_snapshot() -> None:
+    async with dashboard("BTCUSD") as (app, pilot, feed):
+        await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
+        book = feed.store.get("BTCUSD")
+        assert book is not None
+        before = book.snapshots
+        await pilot.press("r")
+        await until(lambda: book.snapshots > before, "a new snapshot arrives")
+        await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live again")
+
+
+async def test_keys_move_between_markets_and_change_depth() -> None:
+    async with dashboard("BTCUSD", "ETHUSD", "LTCUSD") as (app, pilot, _feed):
+        await until(lambda: "LTCUSD" in app.views, "three views")
+        await pilot.press("3")
+        assert app.current == "LTCUSD"
+        await pilot.press("tab")
+        assert app.current == "BTCUSD"
+        await pilot.press("shift+tab")
+        assert app.current == "LTCUSD"
+        view: MarketView = app.views["LTCUSD"]
+        depth = view.ladder.depth
+        await pilot.press("minus")
+        assert view.ladder.depth == depth - 1
+        await pilot.press("l")
+        assert app.layout_mode == "single"
+        assert [m for m, v in app.views.items() if v.display] == ["LTCUSD"]
+
+
+async def test_freeze_keeps_data_flowing_into_the_store() -> None:
+    async with dashboard("BTCUSD") as (app, pilot, feed):
+        await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
+        await pilot.press("p")
+        assert app.frozen
+        book = feed.store.get("BTCUSD")
+        assert book is not None
+        applied = book.updates_applied
+        repaints = app.repaints
+        await until(lambda: book.updates_applied > applied + 20, "updates keep arriving")
+        assert app.repaints == repaints
+        await pilot.press("p")
+        await until(lambda: app.repaints > repaints, "repainting resumes")
+
+
+async def test_quit_closes_the_connection_cleanly() -> None:
+    async with running_sim() as sim:
+        feed = make_feed(sim)
+        feed.subscribe("BTCUSD")
+        app = DashboardApp(feed=feed, config=Config())
+        async with app.run_test(size=SIZE) as pilot:
+            await until(lambda: feed.state is ConnectionState.CONNECTED, "connected")
+            await pilot.press("q")
+            await until(lambda: not app.is_running, "the app exits")
+        assert feed.state is ConnectionState.STOPPED
+        assert app.return_code in (0, None)

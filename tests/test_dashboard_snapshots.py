@@ -1,0 +1,186 @@
+"""Snapshots of every screen and state a trader sees, from crafted frames and frozen clocks.
+
+Each test builds a :class:`~tests.dashboard_data.Scene` (a FeedClient that is not running,
+fed protocol JSON through ``ingest``, and a DashboardApp on it with fixed clocks), then
+compares the screen at a fixed terminal size with the accepted SVG in ``__snapshots__``.
+Look at a changed snapshot (``rsvg-convert`` it to PNG) before accepting it with
+``--snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from app.events import ConnectionState, SubState
+from app.protocol import UNKNOWN_CHANNEL_PARAMS_CONFIGURATION
+from tests.dashboard_data import (
+    MONO,
+    Scene,
+    book_levels,
+    snapshot_frame,
+    subscribe_result,
+    update_frame,
+)
+
+SnapCompare = Callable[..., bool]
+FOUR = ["BTCUSD", "ETHUSD", "LTCUSD", "BCHUSD"]
+
+
+def settle(
+    build: Callable[[Scene], None], scene: Scene
+) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """A ``run_before`` that feeds the scene's frames once the app is up, then repaints."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.pause()
+        build(scene)
+        await pilot.pause()
+        scene.app.repaint_now()
+        await pilot.pause()
+
+    return run_before
+
+
+def one_market(scene: Scene) -> None:
+    scene.live_market("BTCUSD")
+    scene.heartbeat_ok()
+    scene.confirm(["BTCUSD"])
+    scene.connected()
+
+
+def four_markets(scene: Scene) -> None:
+    for seed, market in enumerate(FOUR, start=1):
+        scene.live_market(market, seed=seed)
+    scene.heartbeat_ok()
+    scene.confirm(FOUR)
+    scene.connected()
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+def test_one_market(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """One live market: header figures, ladder with depth bars, tape with inferred sides."""
+    scene = Scene()
+    assert snap_compare(scene.app, terminal_size=size, run_before=settle(one_market, scene))
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+def test_four_markets(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """Four markets: a 2x2 grid at 120x40, one market with numbered tabs at 80x24."""
+    scene = Scene()
+    assert snap_compare(scene.app, terminal_size=size, run_before=settle(four_markets, scene))
+
+
+def test_syncing(snap_compare: SnapCompare) -> None:
+    """Subscribed, updates buffered, no snapshot yet: SYNCING says so, nothing invented."""
+    scene = Scene()
+
+    def build(scene: Scene) -> None:
+        scene.subscribe("ETHUSD")
+        bids, _ = book_levels("ETHUSD")
+        for i in range(3):
+            scene.ingest(update_frame("ETHUSD", 100 + i, bids=[bids[i]]), MONO - 1.0)
+        scene.heartbeat_ok()
+        scene.connected()
+
+    assert snap_compare(scene.app, terminal_size=(80, 24), run_before=settle(build, scene))
+
+
+def test_stale_after_drop(snap_compare: SnapCompare) -> None:
+    """The socket dropped: both books STALE (dimmed, still visible), a banner says why."""
+    scene = Scene()
+
+    def build(scene: Scene) -> None:
+        one_market(scene)
+        scene.live_market("ETHUSD", seed=2)
+        feed = scene.feed
+        feed.store.mark_stale()
+        for sub in feed.subscriptions.values():
+            sub.state = SubState.PENDING
+            sub.confirmed = None
+        feed.stats.reconnects = 1
+        feed.set_connection_state(
+            ConnectionState.RECONNECTING, "connection closed by the server (code 1006)"
+        )
+
+    assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(build, scene))
+
+
+def test_failed_subscription(snap_compare: SnapCompare) -> None:
+    """An unknown market fails with the server's code on its own view; BTCUSD is unharmed."""
+    scene = Scene()
+
+    def build(scene: Scene) -> None:
+        one_market(scene)
+        scene.feed.subscribe("NOPEUSD")
+        channels = ["market_data", "execution_data"]
+        scene.ingest(
+            subscribe_result("NOPEUSD", channels, UNKNOWN_CHANNEL_PARAMS_CONFIGURATION), MONO - 1
+        )
+
+    assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(build, scene))
+
+
+def test_crossed_book(snap_compare: SnapCompare) -> None:
+    """A crossed book is shown as it is and flagged, never repaired."""
+    scene = Scene()
+
+    def build(scene: Scene) -> None:
+        scene.subscribe("BTCUSD")
+        bids, asks = book_levels("BTCUSD")
+        scene.ingest(snapshot_frame("BTCUSD", bids, asks), MONO - 2.0)
+        crossing = {"price": "50004.00", "amount": "0.75000000"}
+        scene.ingest(update_frame("BTCUSD", 500, bids=[crossing]), MONO - 0.5)
+        scene.heartbeat_ok()
+        scene.connected()
+
+    assert snap_compare(scene.app, terminal_size=(80, 24), run_before=settle(build, scene))
+
+
+def test_subscribe_dialog(snap_compare: SnapCompare) -> None:
+    """``s`` opens the dialog; typing completes a known market."""
+    scene = Scene()
+    assert snap_compare(
+        scene.app,
+        terminal_size=(80, 24),
+        press=["s", "e", "t"],
+        run_before=settle(one_market, scene),
+    )
+
+
+def test_help_screen(snap_compare: SnapCompare) -> None:
+    """``?`` lists every binding."""
+    scene = Scene()
+    assert snap_compare(
+        scene.app,
+        terminal_size=(80, 24),
+        press=["question_mark"],
+        run_before=settle(one_market, scene),
+    )
+
+
+def test_no_subscriptions(snap_compare: SnapCompare) -> None:
+    """Nothing subscribed: a friendly empty state that says to press ``s``."""
+    scene = Scene()
+
+    def build(scene: Scene) -> None:
+        scene.heartbeat_ok()
+        scene.connected()
+
+    assert snap_compare(scene.app, terminal_size=(80, 24), run_before=settle(build, scene))
+
+
+def test_auth_failed(snap_compare: SnapCompare) -> None:
+    """Credentials refused: the banner says what to fix and how to retry."""
+    scene = Scene()
+
+    def build(scene: Scene) -> None:
+        scene.feed.subscribe("BTCUSD")
+        scene.feed.set_connection_state(
+            ConnectionState.AUTH_FAILED,
+            "the token endpoint refused the credentials (401 invalid_client)",
+        )
+
+    assert snap_compare(scene.app, terminal_size=(80, 24), run_before=settle(build, scene))

@@ -1,0 +1,227 @@
+"""MarketView: everything about one market — header, depth ladder, trade tape, channels.
+
+The view reads the feed's store, tape and subscriptions when the screen tells it to
+(:meth:`MarketView.refresh_data` on a dirty tick, :meth:`MarketView.refresh_clock` once a
+second for ages); it never subscribes to data itself. State is shown with classes:
+``-stale``, ``-syncing``, ``-failed``, ``-crossed``, ``-current``.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.events import Click
+from textual.message import Message
+from textual.widgets import Static
+
+from app.books import Book, BookState
+from app.events import Subscription, SubState
+from app.feed import HEARTBEAT_KEY, FeedClient
+from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
+from app.tape import MarketTape
+from widgets.depth_ladder import GROUP_MULTIPLES, DepthLadder, format_bps
+from widgets.quiet import update_static
+from widgets.subscription_panel import SubscriptionPanel, format_age
+from widgets.trade_tape import SIDE_TEXT, TradeTape
+
+_BADGE_STYLE = {
+    "LIVE": "bold black on green",
+    "SYNCING": "bold black on yellow",
+    "STALE": "bold white on grey42",
+    "RESYNC": "bold black on yellow",
+    "FAILED": "bold white on red",
+    "LEAVING": "bold black on yellow",
+    "NO BOOK": "bold white on grey42",
+}
+
+
+def market_badge(feed: FeedClient, market: str) -> str:
+    """What a market's state badge says: LIVE, SYNCING, STALE, RESYNC, FAILED, ..."""
+    md = feed.subscriptions.get((MARKET_DATA, market))
+    return MarketView.badge_for(feed.store.get(market), md, feed.channels_for(market))
+
+
+class MarketView(Vertical):
+    """One market's header, ladder, tape and subscription panel."""
+
+    can_focus = True
+
+    class Selected(Message):
+        """The user clicked this market."""
+
+        def __init__(self, market: str) -> None:
+            super().__init__()
+            self.market = market
+
+    def __init__(
+        self,
+        market: str,
+        feed: FeedClient,
+        *,
+        depth: int = 15,
+        large_multiple: float = 5.0,
+    ) -> None:
+        super().__init__(classes="-syncing")
+        self.market = market
+        self.feed = feed
+        self.border_title = market
+        self.badge = "SYNCING"
+        """What the header's state badge says: SYNCING, LIVE, STALE, RESYNC, FAILED, ..."""
+        self.error = ""
+        """The newest error that belongs to this market."""
+        self.compact = False
+        """Grid layout: leave out rows that are the same for every market."""
+        self.ladder = DepthLadder(depth=depth)
+        self.trades = TradeTape(large_multiple=large_multiple)
+        self.header = Static(classes="market-header")
+        self.panel = SubscriptionPanel()
+        self._header_text: Text | None = None
+
+    def compose(self) -> ComposeResult:
+        """Header, then ladder beside tape, then the channel panel."""
+        yield self.header
+        with Horizontal(classes="market-body"):
+            yield self.ladder
+            yield self.trades
+        yield self.panel
+
+    def on_click(self, event: Click) -> None:
+        """Clicking a market makes it the current one."""
+        self.post_message(self.Selected(self.market))
+
+    # ------------------------------------------------------------------ commands
+
+    def change_depth(self, delta: int) -> None:
+        """Show ``delta`` more (or fewer) levels per side, at least one."""
+        self.ladder.depth = max(1, min(200, self.ladder.depth + delta))
+        self.ladder.reset_flashes()
+
+    def cycle_grouping(self) -> int:
+        """Next grouping step (tick multiples, then off); returns the new multiple."""
+        ladder = self.ladder
+        index = (
+            GROUP_MULTIPLES.index(ladder.group_multiple)
+            if ladder.group_multiple in (GROUP_MULTIPLES)
+            else 0
+        )
+        ladder.group_multiple = GROUP_MULTIPLES[(index + 1) % len(GROUP_MULTIPLES)]
+        ladder.reset_flashes()
+        return ladder.group_multiple
+
+    def note_error(self, message: str) -> None:
+        """Show an error that belongs to this market (kept until the next one)."""
+        self.error = message
+
+    # ------------------------------------------------------------------ repainting
+
+    def refresh_data(
+        self, now: float, *, book_changed: bool = True, tape_changed: bool = True
+    ) -> None:
+        """Repaint from the store and tape (once per tick, only the parts that changed)."""
+        feed = self.feed
+        if book_changed:
+            book = feed.store.get(self.market)
+            md = feed.subscriptions.get((MARKET_DATA, self.market))
+            message = ""
+            if md is not None and md.state is SubState.FAILED:
+                message = "market_data FAILED (server code above)"
+            elif md is None:
+                message = "market_data not subscribed"
+            self.ladder.show(book, now, message)
+        if tape_changed:
+            self.trades.show(feed.tape.get(self.market))
+        self.refresh_clock(now)
+
+    def refresh_clock(self, now: float) -> None:
+        """Repaint the time-dependent parts (header age, channel ages)."""
+        feed = self.feed
+        book = feed.store.get(self.market)
+        subs = feed.channels_for(self.market)
+        md = feed.subscriptions.get((MARKET_DATA, self.market))
+        self.badge = self.badge_for(book, md, subs)
+        crossed = book is not None and book.has_data and (book.crossed or book.locked)
+        self.set_class(self.badge == "STALE", "-stale")
+        self.set_class(self.badge in ("SYNCING", "RESYNC"), "-syncing")
+        self.set_class(self.badge == "FAILED", "-failed")
+        self.set_class(crossed, "-crossed")
+        self._header_text = update_static(
+            self.header, self._header(book, md, feed.tape.get(self.market), now), self._header_text
+        )
+        heartbeat = feed.subscriptions.get(HEARTBEAT_KEY)
+        self.panel.show(subs, heartbeat, now, self.error, self.compact)
+
+    @staticmethod
+    def badge_for(book: Book | None, md: Subscription | None, subs: list[Subscription]) -> str:
+        if subs and all(s.state is SubState.FAILED for s in subs):
+            return "FAILED"
+        if md is None:
+            return "NO BOOK"
+        if md.state is SubState.FAILED:
+            return "FAILED"
+        if md.state is SubState.UNSUBSCRIBING:
+            return "LEAVING"
+        if book is None:
+            return "SYNCING"
+        return book.state.value
+
+    def _header(
+        self, book: Book | None, md: Subscription | None, tape: MarketTape | None, now: float
+    ) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(self.market, style="bold")
+        text.append("  ")
+        text.append(f" {self.badge} ", style=_BADGE_STYLE.get(self.badge, "bold"))
+        places = 0
+        if book is not None and book.has_data:
+            bid, ask = book.best_bid, book.best_ask
+            places = max(
+                decimal_places(bid.price) if bid else 0, decimal_places(ask.price) if ask else 0
+            )
+            text.append("  Bid ", style="dim")
+            text.append(bid.price if bid else "—", style="bold green")
+            text.append("  Ask ", style="dim")
+            text.append(ask.price if ask else "—", style="bold red")
+            if book.crossed:
+                text.append("  CROSSED ", style="bold white on red")
+            elif book.locked:
+                text.append("  LOCKED ", style="bold black on yellow")
+        text.append("\n")
+        if md is not None and md.state is SubState.FAILED:
+            text.append(f"market_data: {md.error}", style="bold red")
+        elif book is not None and book.has_data:
+            spread, mid = book.spread_units, book.mid_units
+            if spread is not None and mid is not None:
+                bps = book.spread_bps or 0.0
+                text.append("Sprd ", style="dim")
+                text.append(f"{format_scaled(spread, places)} ({format_bps(bps)})")
+                mid_text = format_scaled(mid)
+                text.append("  Mid ", style="dim")
+                text.append(format_scaled(mid, max(places, decimal_places(mid_text))))
+            else:
+                text.append("one side of the book is empty", style="yellow")
+        elif book is not None and book.state is BookState.SYNCING:
+            text.append("waiting for the snapshot", style="yellow")
+        age = md.age(now) if md is not None else None
+        if age is not None:
+            text.append("  upd ", style="dim")
+            text.append(f"{format_age(age)} ago")
+        text.append("\n")
+        last = tape.last if tape is not None else None
+        ed = self.feed.subscriptions.get((EXECUTION_DATA, self.market))
+        if ed is not None and ed.state is SubState.FAILED:
+            text.append(f"execution_data: {ed.error}", style="bold red")
+        elif tape is None or last is None:
+            text.append("Last ", style="dim")
+            text.append("— no trades yet")
+        else:
+            text.append("Last ", style="dim")
+            text.append(last.price, style="bold")
+            text.append(f" {SIDE_TEXT[last.side]}")
+            text.append("  Vol ", style="dim")
+            text.append(tape.volume)
+            vwap = tape.vwap_units
+            if vwap is not None:
+                text.append("  VWAP ", style="dim")
+                text.append(format_scaled(vwap, places + 2))
+        return text

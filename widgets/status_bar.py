@@ -1,0 +1,78 @@
+"""StatusBar: the connection at a glance, one line at the top of the dashboard.
+
+Connection state and why, the environment or URL, the access token's countdown, frames
+per second, reconnects and the server clock offset (from heartbeats). Classes ``-bad``
+and ``-warn`` colour the bar when the connection is not healthy.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from app.events import ConnectionState
+from app.feed import FeedClient
+from widgets.quiet import update_static
+
+_STATE_STYLE = {
+    ConnectionState.IDLE: "dim",
+    ConnectionState.AUTHENTICATING: "bold yellow",
+    ConnectionState.CONNECTING: "bold yellow",
+    ConnectionState.CONNECTED: "bold green",
+    ConnectionState.RECONNECTING: "bold yellow",
+    ConnectionState.AUTH_FAILED: "bold red",
+    ConnectionState.STOPPED: "dim",
+}
+
+
+def format_countdown(seconds: float) -> str:
+    """``59:12`` or ``1:02:03``; ``expired`` at or below zero."""
+    if seconds <= 0:
+        return "expired"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class StatusBar(Static):
+    """Connection state, endpoint, token countdown, rates and clock offset."""
+
+    _shown: Text | None = None
+
+    def show(self, feed: FeedClient, now: float, *, frozen: bool = False, note: str = "") -> None:
+        """Render the feed's state as of ``now`` (the monotonic clock)."""
+        state = feed.state
+        stats = feed.stats
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" ● ", style=_STATE_STYLE[state])
+        text.append(state.value.upper(), style=_STATE_STYLE[state])
+        if frozen:
+            text.append("  FROZEN (p resumes) ", style="bold black on yellow")
+        if state is not ConnectionState.CONNECTED and feed.state_detail:
+            text.append(f" {feed.state_detail}")
+        text.append(" │ ", style="dim")
+        text.append(feed.label or "no endpoint")
+        expires = feed.token_expires_at
+        if expires is None:
+            expires = stats.token_expires_at
+        if expires is not None:
+            text.append(" │ token ", style="dim")
+            left = expires - now
+            text.append(format_countdown(left), style="bold red" if left < 60 else "")
+        text.append(" │ ", style="dim")
+        text.append(f"{stats.frames_per_s:,.0f} fr/s")
+        text.append(" │ reconnects ", style="dim")
+        text.append(str(stats.reconnects), style="yellow" if stats.reconnects else "")
+        if stats.clock_offset_ns is not None:
+            text.append(" │ clock ", style="dim")
+            text.append(f"{stats.clock_offset_ns / 1e6:+,.0f} ms")
+        if stats.decode_errors:
+            text.append(" │ bad frames ", style="dim")
+            text.append(str(stats.decode_errors), style="bold red")
+        if note:
+            text.append(" │ ", style="dim")
+            text.append(note, style="yellow")
+        self.set_class(state is ConnectionState.AUTH_FAILED, "-bad")
+        self.set_class(state is ConnectionState.RECONNECTING, "-warn")
+        self._shown = update_static(self, text, self._shown)

@@ -1,0 +1,93 @@
+"""SubscriptionPanel: the state of every channel of one market, one line each.
+
+For each channel: its state, the server's error code when it failed, messages received,
+the age of the newest message and whether the last ``subscription_list`` confirmed it.
+The shared ``heartbeat`` channel is listed too unless the panel is compact (grid layout).
+Errors that belong to the market (from the feed) are shown on a last line.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from app.events import Subscription, SubState
+from widgets.quiet import update_static
+
+_STATE_STYLE = {
+    SubState.PENDING: "yellow",
+    SubState.ACTIVE: "green",
+    SubState.FAILED: "bold red",
+    SubState.UNSUBSCRIBING: "yellow",
+}
+
+
+def format_age(age: float | None) -> str:
+    """A compact age: ``0.2s``, ``14s``, ``3m05s``, ``2h04m``; ``—`` when unknown."""
+    if age is None:
+        return "—"
+    if age < 0:
+        age = 0.0
+    if age < 10:
+        return f"{age:.1f}s"
+    if age < 60:
+        return f"{age:.0f}s"
+    minutes, seconds = divmod(int(age), 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class SubscriptionPanel(Static):
+    """Channel states of one market (updated in place by its MarketView)."""
+
+    DEFAULT_CSS = """
+    SubscriptionPanel {
+        height: auto;
+    }
+    """
+
+    _shown: Text | None = None
+
+    def show(
+        self,
+        channels: list[Subscription],
+        heartbeat: Subscription | None,
+        now: float,
+        error: str = "",
+        compact: bool = False,
+    ) -> None:
+        """Render the channels' states as of ``now`` (the monotonic clock)."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        rows = list(channels)
+        if heartbeat is not None and not compact:
+            rows.append(heartbeat)
+        failed = False
+        for index, sub in enumerate(rows):
+            if index:
+                text.append("\n")
+            text.append(f"{sub.type:<15}", style="bold")
+            if sub.state is SubState.FAILED:
+                failed = True
+                # The server's code in full: it is what a trader reports or looks up.
+                text.append(f"✗ {sub.error or 'refused'}", style="bold red")
+                continue
+            text.append(f"{sub.state.value.upper():<8}", style=_STATE_STYLE[sub.state])
+            if sub.confirmed is True:
+                text.append(" ✓ listed  ", style="green")
+            elif sub.confirmed is False:
+                text.append(" ✗ UNLISTED", style="bold red")
+            else:
+                text.append(" ? unlisted", style="dim")
+            text.append(f" {sub.messages:>7,} msg")
+            age = sub.age(now)
+            if age is not None:
+                text.append(f" {format_age(age):>6}" + ("" if compact else " ago"))
+        if not rows:
+            text.append("no channels")
+        if error:
+            text.append("\n")
+            text.append(f"⚠ {error}", style="bold yellow")
+        self.set_class(failed, "-failed")
+        self._shown = update_static(self, text, self._shown)

@@ -1,0 +1,178 @@
+"""TradeTape: one market's executions, newest first (Line API, repainted when told).
+
+Each row shows the execution time to the millisecond (UTC), price, amount and the side.
+The API gives no aggressor side, so the side is *inferred* (:mod:`app.tape`) and always
+written with an asterisk (``b*`` / ``s*``, ``?`` when unknown), explained by a legend line.
+A trade at least ``large_multiple`` times the median size on the tape is highlighted.
+"""
+
+from __future__ import annotations
+
+import time
+from statistics import median_low
+from typing import ClassVar, Final
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from app.protocol import decimal_places, format_scaled
+from app.tape import MarketTape, Side, Trade
+from widgets.quiet import CachedStyles
+
+SIDE_TEXT: Final = {Side.BUY: "b*", Side.SELL: "s*", Side.UNKNOWN: "?"}
+_SIDE_CLASS: Final = {
+    Side.BUY: "trade-tape--buy",
+    Side.SELL: "trade-tape--sell",
+    Side.UNKNOWN: "trade-tape--unknown",
+}
+
+
+def format_ms(ns: int, *, short: bool = False) -> str:
+    """UTC time of day to the millisecond: ``HH:MM:SS.mmm`` (``MM:SS.mmm`` when short)."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    tm = time.gmtime(seconds)
+    ms = rest // 1_000_000
+    if short:
+        return f"{tm.tm_min:02d}:{tm.tm_sec:02d}.{ms:03d}"
+    return f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}.{ms:03d}"
+
+
+class TradeTape(CachedStyles):
+    """The newest trades of one market with inferred sides and large trades highlighted."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "trade-tape--header",
+        "trade-tape--buy",
+        "trade-tape--sell",
+        "trade-tape--unknown",
+        "trade-tape--large",
+        "trade-tape--legend",
+    }
+
+    DEFAULT_CSS = """
+    TradeTape {
+        height: 1fr;
+    }
+    """
+
+    def __init__(
+        self, *, large_multiple: float = 5.0, name: str | None = None, id: str | None = None
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.large_multiple = large_multiple
+        """A trade this many times the median size is highlighted (0 turns it off)."""
+        self._tape: MarketTape | None = None
+        self._trades: list[Trade] = []
+        self._large_units: int | None = None
+        self._count = 0
+        self._strips: list[Strip] | None = None
+        self._strips_size = (-1, -1)
+        self._computed = False
+        self._row_layout: tuple[object, ...] = ()
+        self._row_cache: dict[Trade, Strip] = {}
+
+    def show(self, tape: MarketTape | None) -> None:
+        """Take the tape's newest trades and repaint if what shows changed (once per tick)."""
+        self._tape = tape
+        height = self.size.height
+        if not height or self._strips is None:
+            self._strips = None
+            self._computed = False
+            self.refresh()
+            return
+        shown = (self._trades, self._count, self._large_units)
+        self._compute(max(0, height - 2))
+        if (self._trades, self._count, self._large_units) != shown:
+            self._strips = None
+            self.refresh()
+
+    def _compute(self, rows: int) -> None:
+        self._computed = True
+        tape = self._tape
+        self._trades = tape.newest(rows) if tape is not None else []
+        self._count = tape.count if tape is not None else 0
+        self._large_units = None
+        if tape is not None and tape.trades and self.large_multiple > 0:
+            typical = median_low(t.amount_units for t in tape.trades)
+            self._large_units = int(typical * self.large_multiple) if typical else None
+
+    def on_resize(self) -> None:
+        """Rebuild at the new size on the next paint."""
+        self._strips = None
+
+    def render_line(self, y: int) -> Strip:
+        """One line of the tape (Line API)."""
+        size = (self.size.width, self.size.height)
+        if self._strips is None or self._strips_size != size:
+            if self._strips_size != size or not self._computed:
+                self._compute(max(0, size[1] - 2))
+            self._strips = self._build(*size)
+            self._strips_size = size
+        strips = self._strips
+        return strips[y] if y < len(strips) else Strip.blank(size[0], self.base_style())
+
+    def _style(self, name: str) -> Style:
+        return self.component_style(name)
+
+    def _build(self, width: int, height: int) -> list[Strip]:
+        base = self._base = self.base_style()
+        trades = self._trades[: max(0, height - 2)]
+        price_places = max((decimal_places(t.price) for t in trades), default=0)
+        amount_places = max((decimal_places(t.amount) for t in trades), default=0)
+        prices = [format_scaled(t.price_units, price_places) for t in trades]
+        amounts = [format_scaled(t.amount_units, amount_places) for t in trades]
+        pw = max([len("Price"), *(len(p) for p in prices)])
+        aw = max([len("Amount"), *(len(a) for a in amounts)])
+        # Narrow: the time shortens to MM:SS.mmm, then goes; price, amount and side stay.
+        core = pw + 1 + aw + 3
+        tw = 12 if width >= core + 13 else 9 if width >= core + 10 else 0
+        head = f"{'Time UTC':<{tw}} " if tw else ""
+        header = f"{head}{'Price':>{pw}} {'Amount':>{aw}} Sd"
+        strips = [self._line([Segment(header, base + self._style("trade-tape--header"))], width)]
+        large = self._large_units
+        large_style = self._style("trade-tape--large")
+        # Trades stay on the tape tick after tick, shifting down: their lines are cached
+        # for as long as the column layout and styles stay the same.
+        layout = (width, pw, aw, tw, price_places, amount_places, large, base)
+        if layout != self._row_layout:
+            self._row_layout = layout
+            self._row_cache = {}
+        cache = self._row_cache
+        fresh: dict[Trade, Strip] = {}
+        for trade, price, amount in zip(trades, prices, amounts, strict=True):
+            strip = cache.get(trade)
+            if strip is None:
+                style = base + self._style(_SIDE_CLASS[trade.side])
+                amount_style = style
+                if large is not None and trade.amount_units >= large:
+                    amount_style = style + large_style
+                when = f"{format_ms(trade.executed_ns, short=tw == 9):<{tw}} " if tw else ""
+                strip = self._line(
+                    [
+                        Segment(f"{when}{price:>{pw}} ", style),
+                        Segment(f"{amount:>{aw}}", amount_style),
+                        Segment(f" {SIDE_TEXT[trade.side]}", style),
+                    ],
+                    width,
+                )
+            fresh[trade] = strip
+            strips.append(strip)
+        self._row_cache = fresh  # keep only what is still on screen
+        if not trades:
+            empty = "no trades yet" if self._count == 0 else ""
+            strips.append(
+                self._line([Segment(empty, base + self._style("trade-tape--legend"))], width)
+            )
+        while len(strips) < height - 1:
+            strips.append(Strip.blank(width, base))
+        legend = "b*/s* = inferred side"
+        if self.large_multiple > 0 and width >= len(legend) + 16:
+            legend += f" · ▮ ≥{self.large_multiple:g}x median"
+        strips.append(
+            self._line([Segment(legend, base + self._style("trade-tape--legend"))], width)
+        )
+        return strips[:height]
+
+    def _line(self, segments: list[Segment], width: int) -> Strip:
+        return Strip(segments).crop_extend(0, width, self._base)
