@@ -16,6 +16,7 @@ from app.config import ENVIRONMENTS, ConfigError, load_config
 from app.protocol import CHANNEL_TYPES, HEARTBEAT
 from app.recording import RecordingError
 from app.session import Session, SessionOptions
+from app.simulator.cli import positive_number as _positive
 
 EXIT_USAGE = 2
 
@@ -36,16 +37,6 @@ def _channels(text: str) -> tuple[str, ...]:
                 f"unknown channel {ch!r}; use market_data and/or execution_data"
             )
     return channels
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
 
 
 def _add_connection_args(parser: argparse.ArgumentParser) -> None:

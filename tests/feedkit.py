@@ -121,6 +121,20 @@ async def running(feed: FeedClient) -> AsyncIterator[Recorder]:
         await asyncio.wait_for(task, WAIT)
 
 
+@asynccontextmanager
+async def live_feed(
+    *markets: str, sim_options: dict[str, Any] | None = None, **feed_overrides: Any
+) -> AsyncIterator[tuple[Simulator, FeedClient, Recorder]]:
+    """A simulator and a running feed subscribed to ``markets``, entered once all are LIVE."""
+    async with running_sim(**(sim_options or {})) as sim:
+        feed = make_feed(sim, **feed_overrides)
+        for market in markets:
+            feed.subscribe(market)
+        async with running(feed) as recorder:
+            await until(lambda: all(live(feed, m) for m in markets), f"{markets} LIVE")
+            yield sim, feed, recorder
+
+
 def levels(side: list[tuple[str, str]]) -> list[tuple[int, int]]:
     """Exact (price, amount) pairs from decimal strings, spelling-independent."""
     return [(to_scaled(p), to_scaled(a)) for p, a in side]

@@ -32,6 +32,7 @@ from app.protocol import (
 from tests.feedkit import (
     assert_books_match,
     live,
+    live_feed,
     make_feed,
     running,
     running_sim,
@@ -48,21 +49,16 @@ def failed(sub: Subscription) -> Callable[[], bool]:
 
 
 async def test_normal_sync_books_match_and_subscriptions_confirmed() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        feed.subscribe("ETHUSD")
-        async with running(feed):
-            await until(lambda: live(feed, "BTCUSD") and live(feed, "ETHUSD"), "both LIVE")
-            await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
-            await until(
-                lambda: all(s.confirmed for s in feed.subscriptions.values()),
-                "subscription_list confirms every channel",
-            )
-            assert {s.state for s in feed.subscriptions.values()} == {SubState.ACTIVE}
-            assert feed.markets() == ["BTCUSD", "ETHUSD"]
-            await until(lambda: bool(feed.tape.get("BTCUSD")), "BTCUSD trades arrive")
-            await until(lambda: feed.stats.clock_offset_ns is not None, "a heartbeat arrives")
+    async with live_feed("BTCUSD", "ETHUSD") as (sim, feed, _rec):
+        await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
+        await until(
+            lambda: all(s.confirmed for s in feed.subscriptions.values()),
+            "subscription_list confirms every channel",
+        )
+        assert {s.state for s in feed.subscriptions.values()} == {SubState.ACTIVE}
+        assert feed.markets() == ["BTCUSD", "ETHUSD"]
+        await until(lambda: bool(feed.tape.get("BTCUSD")), "BTCUSD trades arrive")
+        await until(lambda: feed.stats.clock_offset_ns is not None, "a heartbeat arrives")
 
 
 async def test_updates_before_the_snapshot_are_buffered_and_reconciled() -> None:
@@ -80,62 +76,49 @@ async def test_updates_before_the_snapshot_are_buffered_and_reconciled() -> None
 
 
 async def test_drop_marks_books_stale_then_reconnects_resubscribes_and_resyncs() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        feed.subscribe("ETHUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD") and live(feed, "ETHUSD"), "both LIVE")
-            seen_at_drop: list[BookState] = []
-            feed.add_listener(
-                lambda e: (
-                    seen_at_drop.extend(b.state for b in feed.store.books.values())
-                    if isinstance(e, ConnectionChanged) and e.state is ConnectionState.RECONNECTING
-                    else None
-                )
+    async with live_feed("BTCUSD", "ETHUSD") as (sim, feed, rec):
+        seen_at_drop: list[BookState] = []
+        feed.add_listener(
+            lambda e: (
+                seen_at_drop.extend(b.state for b in feed.store.books.values())
+                if isinstance(e, ConnectionChanged) and e.state is ConnectionState.RECONNECTING
+                else None
             )
-            start = len(rec.events)
-            await sim.drop_connections(code=1011)
-            await rec.wait_for(is_state(ConnectionState.RECONNECTING), "drop noticed", start=start)
-            assert seen_at_drop and set(seen_at_drop) == {BookState.STALE}
-            book = feed.store.get("BTCUSD")
-            assert book is not None and len(book.bids) > 0  # kept visible while stale
-            await until(lambda: live(feed, "BTCUSD") and live(feed, "ETHUSD"), "LIVE again")
-            await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
-            assert feed.stats.reconnects == 1
-            assert book.snapshots == 2
+        )
+        start = len(rec.events)
+        await sim.drop_connections(code=1011)
+        await rec.wait_for(is_state(ConnectionState.RECONNECTING), "drop noticed", start=start)
+        assert seen_at_drop and set(seen_at_drop) == {BookState.STALE}
+        book = feed.store.get("BTCUSD")
+        assert book is not None and len(book.bids) > 0  # kept visible while stale
+        await until(lambda: live(feed, "BTCUSD") and live(feed, "ETHUSD"), "LIVE again")
+        await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
+        assert feed.stats.reconnects == 1
+        assert book.snapshots == 2
 
 
 async def test_tcp_cut_is_survived_the_same_way() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD"), "LIVE")
-            start = len(rec.events)
-            await sim.cut_connections()
-            await rec.wait_for(is_state(ConnectionState.RECONNECTING), "cut noticed", start=start)
-            await until(lambda: live(feed, "BTCUSD"), "LIVE again")
-            await assert_books_match(feed, sim, ["BTCUSD"])
+    async with live_feed("BTCUSD") as (sim, feed, rec):
+        start = len(rec.events)
+        await sim.cut_connections()
+        await rec.wait_for(is_state(ConnectionState.RECONNECTING), "cut noticed", start=start)
+        await until(lambda: live(feed, "BTCUSD"), "LIVE again")
+        await assert_books_match(feed, sim, ["BTCUSD"])
 
 
 async def test_token_expiry_across_a_reconnect_fetches_a_fresh_token_once() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD"), "LIVE")
-            assert sim.token_requests == 1
-            sim.expire_tokens()
-            # The open socket stays open (protocol.md §7): still live, no new token.
-            await assert_books_match(feed, sim, ["BTCUSD"])
-            assert feed.state is ConnectionState.CONNECTED
-            start = len(rec.events)
-            await sim.drop_connections(code=1011)
-            await rec.wait_for(is_state(ConnectionState.RECONNECTING), "drop", start=start)
-            await until(lambda: live(feed, "BTCUSD"), "LIVE with a new token")
-            assert sim.token_requests == 2
-            await assert_books_match(feed, sim, ["BTCUSD"])
+    async with live_feed("BTCUSD") as (sim, feed, rec):
+        assert sim.token_requests == 1
+        sim.expire_tokens()
+        # The open socket stays open (protocol.md §7): still live, no new token.
+        await assert_books_match(feed, sim, ["BTCUSD"])
+        assert feed.state is ConnectionState.CONNECTED
+        start = len(rec.events)
+        await sim.drop_connections(code=1011)
+        await rec.wait_for(is_state(ConnectionState.RECONNECTING), "drop", start=start)
+        await until(lambda: live(feed, "BTCUSD"), "LIVE with a new token")
+        assert sim.token_requests == 2
+        await assert_books_match(feed, sim, ["BTCUSD"])
 
 
 async def test_bad_credentials_fail_clearly_without_hammering_the_token_endpoint() -> None:
@@ -152,23 +135,19 @@ async def test_bad_credentials_fail_clearly_without_hammering_the_token_endpoint
 
 
 async def test_handshake_401_refetches_once_then_backs_off() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim, backoff_initial=0.3, backoff_max=0.3)
-        feed.subscribe("BTCUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD"), "LIVE")
-            sim.refuse_handshakes(401)
+    async with live_feed("BTCUSD", backoff_initial=0.3, backoff_max=0.3) as (sim, feed, rec):
+        sim.refuse_handshakes(401)
+        start = len(rec.events)
+        await sim.drop_connections(code=1011)
+        for _ in range(3):  # three refused attempts after the drop
+            await rec.wait_for(is_state(ConnectionState.RECONNECTING), "attempt", start=start)
             start = len(rec.events)
-            await sim.drop_connections(code=1011)
-            for _ in range(3):  # three refused attempts after the drop
-                await rec.wait_for(is_state(ConnectionState.RECONNECTING), "attempt", start=start)
-                start = len(rec.events)
-            # One new token after the first 401, then at most one per backoff period
-            # (never a tight loop): 1 initial + at most 1 per attempt.
-            assert 2 <= sim.token_requests <= 4
-            sim.refuse_handshakes(None)
-            await until(lambda: live(feed, "BTCUSD"), "LIVE once the server accepts again")
-            await assert_books_match(feed, sim, ["BTCUSD"])
+        # One new token after the first 401, then at most one per backoff period
+        # (never a tight loop): 1 initial + at most 1 per attempt.
+        assert 2 <= sim.token_requests <= 4
+        sim.refuse_handshakes(None)
+        await until(lambda: live(feed, "BTCUSD"), "LIVE once the server accepts again")
+        await assert_books_match(feed, sim, ["BTCUSD"])
 
 
 async def test_handshake_403_is_final_and_names_the_scope() -> None:
@@ -185,54 +164,40 @@ async def test_handshake_403_is_final_and_names_the_scope() -> None:
 
 
 async def test_silent_socket_is_caught_by_the_watchdog() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim, watchdog_timeout=0.6, ping_interval=30.0)
-        feed.subscribe("BTCUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD"), "LIVE")
-            start = len(rec.events)
-            sim.set_silent(True)
-            event = await rec.wait_for(
-                is_state(ConnectionState.RECONNECTING), "watchdog", start=start
-            )
-            assert isinstance(event, ConnectionChanged) and "no frames" in event.detail
-            book = feed.store.get("BTCUSD")
-            assert book is not None and book.state is BookState.STALE
-            sim.set_silent(False)
-            await until(lambda: live(feed, "BTCUSD"), "LIVE after the silence")
-            await assert_books_match(feed, sim, ["BTCUSD"])
+    async with live_feed("BTCUSD", watchdog_timeout=0.6, ping_interval=30.0) as (sim, feed, rec):
+        start = len(rec.events)
+        sim.set_silent(True)
+        event = await rec.wait_for(is_state(ConnectionState.RECONNECTING), "watchdog", start=start)
+        assert isinstance(event, ConnectionChanged) and "no frames" in event.detail
+        book = feed.store.get("BTCUSD")
+        assert book is not None and book.state is BookState.STALE
+        sim.set_silent(False)
+        await until(lambda: live(feed, "BTCUSD"), "LIVE after the silence")
+        await assert_books_match(feed, sim, ["BTCUSD"])
 
 
 async def test_malformed_frames_and_unknown_error_codes_are_survived() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD"), "LIVE")
-            await sim.send_malformed()
-            await until(lambda: feed.stats.decode_errors == 1, "malformed frame counted")
-            await sim.send_error("SOMETHING_NEW")
-            err = await rec.wait_for(
-                lambda e: isinstance(e, FeedError) and e.code == "SOMETHING_NEW",
-                "unknown code shown as-is",
-            )
-            assert isinstance(err, FeedError) and "SOMETHING_NEW" in err.message
-            assert feed.stats.reconnects == 0
-            assert feed.state is ConnectionState.CONNECTED
-            await assert_books_match(feed, sim, ["BTCUSD"])
+    async with live_feed("BTCUSD") as (sim, feed, rec):
+        await sim.send_malformed()
+        await until(lambda: feed.stats.decode_errors == 1, "malformed frame counted")
+        await sim.send_error("SOMETHING_NEW")
+        err = await rec.wait_for(
+            lambda e: isinstance(e, FeedError) and e.code == "SOMETHING_NEW",
+            "unknown code shown as-is",
+        )
+        assert isinstance(err, FeedError) and "SOMETHING_NEW" in err.message
+        assert feed.stats.reconnects == 0
+        assert feed.state is ConnectionState.CONNECTED
+        await assert_books_match(feed, sim, ["BTCUSD"])
 
 
 async def test_internal_server_error_triggers_a_reconnect() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD"), "LIVE")
-            start = len(rec.events)
-            await sim.send_error("INTERNAL_SERVER_ERROR")
-            await rec.wait_for(is_state(ConnectionState.RECONNECTING), "reconnect", start=start)
-            await until(lambda: live(feed, "BTCUSD"), "LIVE again")
-            await assert_books_match(feed, sim, ["BTCUSD"])
+    async with live_feed("BTCUSD") as (sim, feed, rec):
+        start = len(rec.events)
+        await sim.send_error("INTERNAL_SERVER_ERROR")
+        await rec.wait_for(is_state(ConnectionState.RECONNECTING), "reconnect", start=start)
+        await until(lambda: live(feed, "BTCUSD"), "LIVE again")
+        await assert_books_match(feed, sim, ["BTCUSD"])
 
 
 async def test_unknown_market_fails_alone() -> None:
@@ -259,42 +224,28 @@ async def test_unknown_market_fails_alone() -> None:
 
 
 async def test_unsubscribe_removes_the_market_and_keeps_the_others() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        feed.subscribe("ETHUSD")
-        async with running(feed):
-            await until(lambda: live(feed, "BTCUSD") and live(feed, "ETHUSD"), "both LIVE")
-            feed.unsubscribe("ETHUSD")
-            await until(lambda: feed.markets() == ["BTCUSD"], "ETHUSD gone")
-            assert feed.store.get("ETHUSD") is None
-            assert (EXECUTION_DATA, "ETHUSD") not in feed.subscriptions
-            await assert_books_match(feed, sim, ["BTCUSD"])
+    async with live_feed("BTCUSD", "ETHUSD") as (sim, feed, _rec):
+        feed.unsubscribe("ETHUSD")
+        await until(lambda: feed.markets() == ["BTCUSD"], "ETHUSD gone")
+        assert feed.store.get("ETHUSD") is None
+        assert (EXECUTION_DATA, "ETHUSD") not in feed.subscriptions
+        await assert_books_match(feed, sim, ["BTCUSD"])
 
 
 async def test_resync_gets_a_fresh_snapshot() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD"), "LIVE")
-            book = feed.store.get("BTCUSD")
-            assert book is not None and book.snapshots == 1
-            feed.resync("BTCUSD")
-            assert book.state is BookState.STALE  # at once, still readable
-            assert any(isinstance(e, BookResynced) for e in rec.events)
-            await until(lambda: book.snapshots == 2 and live(feed, "BTCUSD"), "resynced")
-            await assert_books_match(feed, sim, ["BTCUSD"])
+    async with live_feed("BTCUSD") as (sim, feed, rec):
+        book = feed.store.get("BTCUSD")
+        assert book is not None and book.snapshots == 1
+        feed.resync("BTCUSD")
+        assert book.state is BookState.STALE  # at once, still readable
+        assert any(isinstance(e, BookResynced) for e in rec.events)
+        await until(lambda: book.snapshots == 2 and live(feed, "BTCUSD"), "resynced")
+        await assert_books_match(feed, sim, ["BTCUSD"])
 
 
 async def test_quirks_mode_spellings_give_the_same_books() -> None:
-    async with running_sim(quirks=True) as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        feed.subscribe("ETHUSD")
-        async with running(feed):
-            await until(lambda: live(feed, "BTCUSD") and live(feed, "ETHUSD"), "both LIVE")
-            await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
+    async with live_feed("BTCUSD", "ETHUSD", sim_options=dict(quirks=True)) as (sim, feed, _rec):
+        await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
 
 
 async def test_subscribe_while_connected_and_before_connecting() -> None:
@@ -371,15 +322,11 @@ async def test_results_without_params_from_the_server() -> None:
 
 async def test_one_subscription_a_second_only_delays_data() -> None:
     """The server paces data for later subscriptions; the feed waits, no error, no retry."""
-    async with running_sim(sub_rate_limit=True) as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        async with running(feed) as rec:
-            await until(lambda: live(feed, "BTCUSD"), "BTCUSD LIVE")
-            feed.subscribe("ETHUSD")
-            await until(lambda: live(feed, "ETHUSD"), "ETHUSD LIVE, later")
-            assert not [e for e in rec.events if isinstance(e, FeedError)]
-            await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
+    async with live_feed("BTCUSD", sim_options=dict(sub_rate_limit=True)) as (sim, feed, rec):
+        feed.subscribe("ETHUSD")
+        await until(lambda: live(feed, "ETHUSD"), "ETHUSD LIVE, later")
+        assert not [e for e in rec.events if isinstance(e, FeedError)]
+        await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
 
 
 async def test_buffer_overflow_resyncs_that_market_only() -> None:

@@ -24,13 +24,14 @@ def _markets(text: str) -> list[str]:
     return names
 
 
-def _positive(text: str) -> float:
+def positive_number(text: str) -> float:
+    """argparse type: a number greater than zero."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
 
 
@@ -49,10 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated markets (default {','.join(DEFAULT_MARKETS)})",
     )
     parser.add_argument(
-        "--rate", type=_positive, default=50.0, help="book updates per second per market"
+        "--rate", type=positive_number, default=50.0, help="book updates per second per market"
     )
-    parser.add_argument("--token-ttl", type=_positive, default=3600.0, help="token lifetime (s)")
-    parser.add_argument("--heartbeat", type=_positive, default=1.0, help="heartbeat period (s)")
+    parser.add_argument(
+        "--token-ttl", type=positive_number, default=3600.0, help="token lifetime (s)"
+    )
+    parser.add_argument(
+        "--heartbeat", type=positive_number, default=1.0, help="heartbeat period (s)"
+    )
     parser.add_argument("--quirks", action="store_true", help="use every equivalent spelling")
     parser.add_argument("--firehose", action="store_true", help="send as fast as clients read")
     parser.add_argument(
@@ -85,35 +90,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--drop-every",
-        type=_positive,
+        type=positive_number,
         default=None,
         metavar="SECONDS",
         help="fault: close every connection with 1011 this often",
     )
     parser.add_argument(
         "--cut-every",
-        type=_positive,
+        type=positive_number,
         default=None,
         metavar="SECONDS",
         help="fault: cut every connection's TCP this often",
     )
     parser.add_argument(
         "--malformed-every",
-        type=_positive,
+        type=positive_number,
         default=None,
         metavar="SECONDS",
         help="fault: send a frame that is not JSON this often",
     )
     parser.add_argument(
         "--internal-error-every",
-        type=_positive,
+        type=positive_number,
         default=None,
         metavar="SECONDS",
         help="fault: send INTERNAL_SERVER_ERROR this often",
     )
     parser.add_argument(
         "--silent-every",
-        type=_positive,
+        type=positive_number,
         default=None,
         metavar="SECONDS",
         help="fault: go silent (no frames, no pongs) for 15 s this often",
