@@ -220,6 +220,27 @@ class _Envelope(msgspec.Struct, frozen=True, gc=False):
 
 
 _envelope_decoder: Final = msgspec.json.Decoder(_Envelope)
+
+
+class _MarketDataFrame(msgspec.Struct, frozen=True, gc=False, tag_field="channel", tag=MARKET_DATA):
+    payload: BookMessage
+
+
+class _ExecutionFrame(
+    msgspec.Struct, frozen=True, gc=False, tag_field="channel", tag=EXECUTION_DATA
+):
+    payload: Execution
+
+
+class _HeartbeatFrame(msgspec.Struct, frozen=True, gc=False, tag_field="channel", tag=HEARTBEAT):
+    payload: Heartbeat
+
+
+# Data frames are nearly every frame: one pass, the channel tag choosing the payload type.
+# Anything else (responses, unknown channels, bad payloads) takes the slower path that
+# names the problem.
+_AnyDataFrame = _MarketDataFrame | _ExecutionFrame | _HeartbeatFrame
+_data_decoder: Final[msgspec.json.Decoder[_AnyDataFrame]] = msgspec.json.Decoder(_AnyDataFrame)
 _payload_decoders: Final[dict[str, msgspec.json.Decoder[BookMessage | Execution | Heartbeat]]] = {
     MARKET_DATA: msgspec.json.Decoder(BookMessage),
     EXECUTION_DATA: msgspec.json.Decoder(Execution),
@@ -242,8 +263,17 @@ def decode_frame(data: bytes | bytearray | memoryview | str) -> ServerMessage:
     Data frames decode to their payload type (the channel is implied by the type);
     responses to their Struct; anything else to :class:`Unrecognized`.
     """
-    # surrogatepass: a str with lone surrogates becomes invalid UTF-8, rejected below.
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if type(data) is bytes:  # what the feed passes: no copy, no conversion
+        raw = data
+    elif isinstance(data, str):
+        # surrogatepass: a str with lone surrogates becomes invalid UTF-8, rejected below.
+        raw = data.encode("utf-8", "surrogatepass")
+    else:
+        raw = bytes(data)
+    try:
+        return _data_decoder.decode(raw).payload
+    except _DECODE_ERRORS:
+        pass
     try:
         env = _envelope_decoder.decode(raw)
     except _DECODE_ERRORS as exc:

@@ -362,6 +362,51 @@ def test_unreadable_level_is_counted_and_flags_resync_never_raises() -> None:
     assert book.needs_resync and state(book) is BookState.RESYNC
 
 
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "abc",
+        "",
+        ".",
+        ".5",
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "1_0",
+        "1e3",
+        "1.2.3",
+        "\u00b2",
+        "\uff11",
+        "0x1",
+    ],
+)
+def test_an_unreadable_amount_in_an_update_is_refused_not_guessed(amount: str) -> None:
+    book = live_book()
+    book.apply(update("2024-01-15T10:30:06Z", bids=[("99", amount)]))
+    assert book.errors == 1 and repr(amount) in book.last_error
+    assert book.bids.get(to_scaled("99")) is None and book.needs_resync
+
+
+@pytest.mark.parametrize(
+    ("amount", "units"),
+    [
+        ("5", 5 * ONE),
+        ("5.", 5 * ONE),
+        ("0.5", ONE // 2),
+        ("00012.340", 12_340 * ONE // 1000),
+        ("1.000000000000000001", ONE + 1),
+        ("2.5000000000000000000000", 5 * ONE // 2),  # past 18 digits, only zeros
+    ],
+)
+def test_update_amounts_are_exact_in_every_spelling(amount: str, units: int) -> None:
+    book = live_book()
+    book.apply(update("2024-01-15T10:30:06Z", asks=[("102", amount)]))
+    level = book.asks.get(to_scaled("102"))
+    assert book.errors == 0 and level is not None
+    assert level.amount_units == units == to_scaled(amount) and level.amount == amount
+
+
 def test_unreadable_snapshot_leaves_the_book_as_it_was() -> None:
     book = live_book()
     book.apply(snapshot("2024-01-15T10:30:06Z", [("99", "1")], [("102", "-1")]))
