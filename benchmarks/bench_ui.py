@@ -1,6 +1,6 @@
 """The dashboard under load: the real app headless, four markets visible, a paced simulator.
 
-For each paced rate (1k, 5k and 20k frames/s over four markets, the simulator in its own
+For each paced rate (1k, 5k, 20k and 50k frames/s over four markets, the simulator in its own
 process) the real DashboardApp runs headless at 200x60 on a real FeedClient and reports:
 
 - ``ui_repaints_<rate>``: refresh ticks per second that repainted something (target >= 20);
@@ -9,6 +9,10 @@ process) the real DashboardApp runs headless at 200x60 on a real FeedClient and 
   write to the (headless) terminal follows on the next refresh and is not included;
 - ``ui_cpu_<rate>``: the app process's share of one core (feed + UI);
 - ``ui_best_rate``: the highest rate at which both targets still hold.
+
+The issue asks for 1k, 5k and 20k; 50k is the design's "sustained with the UI responsive"
+aim, measured to see where the ceiling is. A ``tab`` every 0.1 s over a 6 s window gives
+about 55 latency samples per rate, so p99 is close to the worst one seen.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from app.feed import FeedClient
 from benchmarks.common import report
 from benchmarks.simproc import CLIENT_ID, CLIENT_SECRET, FRAMES_PER_UPDATE, MARKETS, simulator
 
-RATES: Final = (1_000, 5_000, 20_000)
-WINDOW: Final = 4.0
+RATES: Final = (1_000, 5_000, 20_000, 50_000)
+WINDOW: Final = 6.0
 KEY_PERIOD: Final = 0.1
 
 

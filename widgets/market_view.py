@@ -43,9 +43,14 @@ def market_badge(feed: FeedClient, market: str) -> str:
 
 
 class MarketView(Vertical):
-    """One market's header, ladder, tape and subscription panel."""
+    """One market's header, ladder, tape and subscription panel.
 
-    can_focus = True
+    Not focusable: the current market is the app's ``current`` and shown by the
+    ``-current`` class. Moving focus on every ``tab`` made Textual's Footer recompose
+    (its bindings are refreshed on each focus change), which cost more than the repaint.
+    """
+
+    can_focus = False
 
     class Selected(Message):
         """The user clicked this market."""
