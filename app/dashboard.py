@@ -441,12 +441,19 @@ class DashboardApp(App[None]):
             return
         self.repaints += 1
         with self.batch_update():
+            badge_changed = False
             for market in dirty:
                 dirty_view = views.get(market)
                 if dirty_view is not None and dirty_view.display:
+                    badge = dirty_view.badge
                     dirty_view.refresh_data(
                         now, book_changed=market in books, tape_changed=market in tapes
                     )
+                    badge_changed = badge_changed or dirty_view.badge != badge
+            if badge_changed and not clock_due:
+                # The tabs name every market's state: they must not say STALE for a
+                # second after its view went LIVE again.
+                self._update_tabs()
             if clock_due:
                 self._next_clock_update = now + 1.0
                 for market, view in views.items():
@@ -472,15 +479,19 @@ class DashboardApp(App[None]):
             return
         feed = self.feed
         dashboard.query_one(StatusBar).show(feed, now, frozen=self.frozen, note=self.general_error)
-        entries = [(m, market_badge(feed, m)) for m in self.views]
-        tabs = dashboard.query_one(MarketTabs)
-        tabs.display = bool(entries)
-        tabs.show(entries, self.current, self.layout_mode)
+        self._update_tabs()
         banner = dashboard.query_one("#banner", Static)
         text, warn = self._banner_text()
         banner.set_class(bool(text), "-shown")
         banner.set_class(warn, "-warn")
         self._banner_shown = update_static(banner, RichText(text), self._banner_shown)
+
+    def _update_tabs(self) -> None:
+        """The market tabs: every market with its state badge."""
+        entries = [(m, market_badge(self.feed, m)) for m in self.views]
+        tabs = self.dashboard.query_one(MarketTabs)
+        tabs.display = bool(entries)
+        tabs.show(entries, self.current, self.layout_mode)
 
     def _banner_text(self) -> tuple[str, bool]:
         """What a trader must know about the connection right now ("" if nothing)."""

@@ -1,4 +1,6 @@
-"""The subscription panel repaints state changes at once and bare counters at most 4x/s.
+"""Chrome that must keep up with the data: the subscription panel and the market tabs.
+
+The subscription panel repaints state changes at once and bare counters at most 4x/s.
 
 Driven through the real app on a Scene (frozen clocks, crafted frames): the clock is moved
 by hand, so "at most every 0.25 s" is checked without waiting for anything.
@@ -6,7 +8,16 @@ by hand, so "at most every 0.25 s" is checked without waiting for anything.
 
 from __future__ import annotations
 
-from tests.dashboard_data import MONO, Scene, execution_frames, subscription_list
+from tests.dashboard_data import (
+    MONO,
+    Scene,
+    book_levels,
+    execution_frames,
+    snapshot_frame,
+    subscription_list,
+)
+from tests.feedkit import until
+from widgets.market_tabs import MarketTabs
 from widgets.subscription_panel import SubscriptionPanel
 
 
@@ -16,6 +27,10 @@ def panel_text(scene: Scene, market: str) -> str:
 
 def text_of(scene: Scene) -> str:
     return panel_text(scene, "BTCUSD")
+
+
+def tabs_text(scene: Scene) -> str:
+    return str(scene.app.dashboard.query_one(MarketTabs).render())
 
 
 async def test_counts_repaint_at_most_every_quarter_second_state_changes_at_once() -> None:
@@ -47,3 +62,20 @@ async def test_counts_repaint_at_most_every_quarter_second_state_changes_at_once
         clock.now += 0.01
         scene.app.repaint_now()
         assert "✓ listed" in text_of(scene)
+
+
+async def test_tabs_follow_a_market_back_to_live_on_the_next_tick() -> None:
+    """A resync's SNAPSHOT turns the tab LIVE with the view, not at the next clock second."""
+    scene = Scene()
+    async with scene.app.run_test(size=(120, 40)) as pilot:
+        scene.live_market("BTCUSD")
+        scene.connected()
+        await until(lambda: "LIVE" in tabs_text(scene), "BTCUSD's tab LIVE")
+        scene.feed.store.reset("BTCUSD")  # what a resync does to the book
+        await until(lambda: "STALE" in tabs_text(scene), "the tab says STALE")
+        bids, asks = book_levels("BTCUSD")
+        scene.ingest(snapshot_frame("BTCUSD", bids, asks, offset_ms=5000), MONO)
+        # The app's clock is frozen: only the repaint tick can change the tabs now.
+        await until(lambda: scene.app.views["BTCUSD"].badge == "LIVE", "the view LIVE")
+        await pilot.pause()
+        assert "LIVE" in tabs_text(scene) and "STALE" not in tabs_text(scene)
