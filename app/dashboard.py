@@ -189,6 +189,8 @@ class DashboardApp(App[None]):
         self.dashboard = DashboardScreen()
         self._feed_worker: Worker[None] | None = None
         self._next_clock_update = 0.0
+        self._retry_at = 0.0
+        """When the feed's next connection attempt is due (the app's clock)."""
         self._syncing_views = False
         self._sync_again = False
 
@@ -289,6 +291,8 @@ class DashboardApp(App[None]):
                 view.note_error(f"resync: {event.reason}")
         elif isinstance(event, ConnectionChanged):
             self.feed.store.dirty.update(self.views)
+            if event.state is ConnectionState.RECONNECTING:
+                self._retry_at = self.clock() + (event.retry_in or 0.0)
         self._next_clock_update = 0.0  # show the change on the next tick
 
     async def sync_markets(self) -> None:
@@ -516,9 +520,15 @@ class DashboardApp(App[None]):
                 False,
             )
         if state is ConnectionState.RECONNECTING:
+            wait = self._retry_at - self.clock()
+            when = (
+                f"next attempt in {wait:.0f}s ({self._key_for('reconnect')} tries now)"
+                if wait >= 1
+                else "reconnecting now"
+            )
             return (
-                f"Connection lost: {detail}. Reconnecting; books are STALE until their "
-                "new snapshots land.",
+                f"Connection lost: {detail}. Attempt {feed.attempts}, {when}; books are "
+                "STALE until their new snapshots land.",
                 True,
             )
         return "", False

@@ -106,7 +106,7 @@ class FeedClient:
         watchdog_timeout: float = 10.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
-        healthy_after: float = 30.0,
+        healthy_after: float = 5.0,
         drift_check_delay: float = 1.0,
         recorder: Callable[[bytes], None] | None = None,
         adopt_channels: bool = False,
@@ -129,6 +129,9 @@ class FeedClient:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.healthy_after = healthy_after
+        """Seconds a connection must last to reset the backoff: a server that drops a working
+        connection now and then gets a quick reconnect every time, one that drops at once
+        gets an ever longer wait (up to ``backoff_max``)."""
         self.drift_check_delay = drift_check_delay
         self.recorder = recorder
         self.adopt_channels = adopt_channels
@@ -180,9 +183,11 @@ class FeedClient:
         """Show an error that arose outside the feed (e.g. the recorder) to its consumers."""
         self._emit(FeedError(message, market))
 
-    def set_connection_state(self, state: ConnectionState, detail: str = "") -> None:
-        """Set the connection state from outside (replay has no socket)."""
-        self._set_state(state, detail)
+    def set_connection_state(
+        self, state: ConnectionState, detail: str = "", retry_in: float | None = None
+    ) -> None:
+        """Set the connection state from outside (replay has no socket; tests)."""
+        self._set_state(state, detail, retry_in)
 
     def _set_state(
         self, state: ConnectionState, detail: str = "", retry_in: float | None = None

@@ -101,8 +101,9 @@ def test_stale_after_drop(snap_compare: SnapCompare) -> None:
             sub.state = SubState.PENDING
             sub.confirmed = None
         feed.stats.reconnects = 1
+        feed.attempts = 2
         feed.set_connection_state(
-            ConnectionState.RECONNECTING, "connection closed by the server (code 1006)"
+            ConnectionState.RECONNECTING, "connection closed by the server (code 1006)", 4.0
         )
 
     assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(build, scene))

@@ -352,3 +352,44 @@ async def test_buffer_overflow_resyncs_that_market_only() -> None:
             eth = feed.store.get("ETHUSD")
             assert eth is not None and eth.snapshots == 1
             await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"])
+
+
+class ManualClock:
+    """The feed's monotonic clock, moved by the test (asyncio's own timers stay real)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _drops(clock: ManualClock, lasted: float) -> list[float]:
+    """Three server drops, each after the connection was LIVE for ``lasted`` feed seconds;
+    the ``retry_in`` the feed announced after each."""
+    waits: list[float] = []
+    async with live_feed(
+        "BTCUSD", backoff_initial=0.05, backoff_max=5.0, healthy_after=10.0, clock=clock
+    ) as (sim, feed, rec):
+        for _ in range(3):
+            await until(lambda: live(feed, "BTCUSD"), "LIVE")
+            clock.now += lasted
+            start = len(rec.events)
+            await sim.drop_connections(code=1011)
+            event = await rec.wait_for(is_state(ConnectionState.RECONNECTING), "drop", start=start)
+            assert isinstance(event, ConnectionChanged) and event.retry_in is not None
+            waits.append(event.retry_in)
+    return waits
+
+
+async def test_a_connection_that_lasted_resets_the_backoff() -> None:
+    """A server that drops a working connection now and then: a quick reconnect every time."""
+    waits = await _drops(ManualClock(), lasted=10.0)
+    assert all(0.025 <= w <= 0.05 for w in waits), waits
+
+
+async def test_connections_dropped_at_once_back_off_longer_each_time() -> None:
+    """A server that drops every connection at once: the waits grow (full jitter over the
+    upper half of a doubling ceiling: [0.025, 0.05], [0.05, 0.1], [0.1, 0.2])."""
+    waits = await _drops(ManualClock(), lasted=0.0)
+    assert waits[0] <= 0.05 <= waits[1] <= 0.1 <= waits[2] <= 0.2, waits

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -989,3 +990,56 @@ async def test_refuse_handshakes(status: int) -> None:
         async with session.ws_connect(sim.ws_url, headers=bearer(token)) as ws:
             await ws.send_str('{"type":"subscription_list"}')
             assert (await reply(ws))["type"] == "subscription_list"
+
+
+async def test_the_command_logs_each_connection_and_subscription() -> None:
+    """``sordash sim`` prints its URLs and credentials, then one line per connection and per
+    subscription (it used to lose them: the top-level CLI had configured logging first)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "sim",
+        "--port",
+        "0",
+        "--markets",
+        "BTCUSD",
+        "--client-secret",
+        "test-secret",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+
+    async def line_matching(pattern: str) -> re.Match[str]:
+        while True:
+            for text in seen:
+                if found := re.search(pattern, text):
+                    return found
+            raw = await asyncio.wait_for(proc.stdout.readline(), 15)  # type: ignore[union-attr]
+            assert raw, f"sordash sim ended; it printed {seen}"
+            seen.append(raw.decode())
+
+    try:
+        token_url = (await line_matching(r"token URL:\s+(\S+)"))[1]
+        ws_url = (await line_matching(r"WebSocket URL:\s+(\S+)"))[1]
+        client_id = (await line_matching(r"client id:\s+(\S+)"))[1]
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": "test-secret",
+            "scope": SCOPE,
+        }
+        async with aiohttp.ClientSession() as session:
+            async with session.post(token_url, data=form) as response:
+                token = (await response.json())["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.ws_connect(ws_url, headers=headers) as ws:
+                channel = {"type": "market_data", "params": {"market": "BTCUSD"}}
+                await ws.send_json({"type": "subscribe", "channels": [channel]})
+                await line_matching(r"client 1 connected from 127\.0\.0\.1")
+                await line_matching(r"client 1: subscribed market_data:BTCUSD")
+    finally:
+        proc.terminate()
+        await proc.wait()

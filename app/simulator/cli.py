@@ -207,8 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run until SIGINT/SIGTERM; 0 on a clean stop, 2 on a usage error."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # force: `sordash sim` comes through app.cli, which has configured logging already
+    # (warnings only); without it every connection and subscription line was lost.
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
     )
     try:
         asyncio.run(_serve(args))
