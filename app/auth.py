@@ -113,8 +113,12 @@ class TokenProvider:
         clock: Callable[[], float] = time.monotonic,
         max_backoff: float = 30.0,
         min_interval: float = MIN_REQUEST_INTERVAL,
+        on_retry: Callable[[str, float], None] | None = None,
     ) -> None:
         self.token_url = token_url
+        self._on_retry = on_retry
+        """Told (why, seconds until the next request) before each retry, so a screen can
+        say what it is waiting for instead of only the log."""
         self._credentials = credentials
         self.scope = scope
         self._clock = clock
@@ -208,19 +212,21 @@ class TokenProvider:
                         )
                     if status == 429:
                         retry_after = _retry_after(resp.headers.get("Retry-After"))
-                        log.warning(
-                            "token endpoint rate-limited us; retrying in %.1fs",
-                            retry_after or backoff,
-                        )
+                        why = "token endpoint rate-limited us (429)"
+                        log.warning("%s; retrying in %.1fs", why, retry_after or backoff)
                     elif 400 <= status < 500:
                         raise AuthError(
                             f"the token endpoint refused the request ({status}){suffix}", status
                         )
                     else:
-                        log.warning("token endpoint answered %d; retrying", status)
+                        why = f"token endpoint answered {status}"
+                        log.warning("%s; retrying", why)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("token endpoint unreachable (%s); retrying", type(exc).__name__)
+                why = f"token endpoint unreachable ({type(exc).__name__})"
+                log.warning("%s; retrying", why)
             delay = retry_after if retry_after is not None else backoff * random.uniform(0.8, 1.2)
+            if self._on_retry is not None:
+                self._on_retry(why, delay)
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, self._max_backoff)
 

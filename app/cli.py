@@ -79,6 +79,14 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
         help="replay a recording instead of connecting",
     )
     parser.add_argument(
+        "--log-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write warnings and errors to FILE (without it the dashboard keeps them off "
+        "its screen and the stream prints them on stderr)",
+    )
+    parser.add_argument(
         "--replay-speed",
         type=float,
         default=1.0,
@@ -170,6 +178,8 @@ def _main_stream(argv: list[str]) -> int:
     except (ConfigError, RecordingError) as exc:
         print(f"sordash: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.log_file is not None and not _redirect_logs(args.log_file):
+        return EXIT_USAGE
     from app.stream import run_stream
 
     try:
@@ -178,6 +188,33 @@ def _main_stream(argv: list[str]) -> int:
         )
     except KeyboardInterrupt:
         return 0
+
+
+def logs_off_the_screen(log_file: Path | None) -> None:
+    """While the dashboard owns the terminal, log records must not be written to it: a
+    warning on stderr lands in the middle of the screen and stays there. They go to
+    ``log_file`` when one is given, nowhere otherwise (the screen shows the same states)."""
+    handler: logging.Handler
+    if log_file is None:
+        handler = logging.NullHandler()
+    else:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+def _redirect_logs(log_file: Path | None) -> bool:
+    """:func:`logs_off_the_screen`, saying on stderr why not when the file is unwritable."""
+    try:
+        logs_off_the_screen(log_file)
+    except OSError as exc:
+        print(f"sordash: cannot write the log file {log_file}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _main_dashboard(argv: list[str]) -> int:
@@ -191,6 +228,8 @@ def _main_dashboard(argv: list[str]) -> int:
     from app.dashboard import DashboardApp
 
     assert isinstance(config, Config)
+    if not _redirect_logs(args.log_file):
+        return EXIT_USAGE
     app = DashboardApp(session, config=config)
     app.run()
     return app.return_code or 0

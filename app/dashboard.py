@@ -191,6 +191,8 @@ class DashboardApp(App[None]):
         self._next_clock_update = 0.0
         self._retry_at = 0.0
         """When the feed's next connection attempt is due (the app's clock)."""
+        self._retrying_token = False
+        """The token endpoint failed and the feed is waiting to ask it again."""
         self._syncing_views = False
         self._sync_again = False
 
@@ -291,8 +293,10 @@ class DashboardApp(App[None]):
                 view.note_error(f"resync: {event.reason}")
         elif isinstance(event, ConnectionChanged):
             self.feed.store.dirty.update(self.views)
-            if event.state is ConnectionState.RECONNECTING:
-                self._retry_at = self.clock() + (event.retry_in or 0.0)
+            self._retry_at = self.clock() + (event.retry_in or 0.0)
+            self._retrying_token = (
+                event.state is ConnectionState.AUTHENTICATING and event.retry_in is not None
+            )
         self._next_clock_update = 0.0  # show the change on the next tick
 
     async def sync_markets(self) -> None:
@@ -529,6 +533,11 @@ class DashboardApp(App[None]):
             return (
                 f"Connection lost: {detail}. Attempt {feed.attempts}, {when}; books are "
                 "STALE until their new snapshots land.",
+                True,
+            )
+        if state is ConnectionState.AUTHENTICATING and self._retrying_token:
+            return (
+                f"No access token yet: {detail}. Books are STALE until the connection is back.",
                 True,
             )
         return "", False

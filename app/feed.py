@@ -19,8 +19,8 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Final, Literal
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Final, Literal
 
 import aiohttp
 
@@ -140,6 +140,7 @@ class FeedClient:
         self._listeners: list[Callable[[FeedEvent], None]] = []
         self._market_order: list[str] = []
         self._provider: TokenProvider | None = None
+        self._attempt: asyncio.Future[None] | None = None
         self._ws: _WS | None = None
         self._stopping = False
         self._wake = asyncio.Event()
@@ -282,6 +283,7 @@ class FeedClient:
         self._drop_reason = "reconnect requested"
         self.attempts = 0
         self._wake.set()
+        self._interrupt_attempt()
         ws = self._ws
         if ws is not None and not ws.closed:
             asyncio.get_running_loop().create_task(ws.close())
@@ -290,6 +292,7 @@ class FeedClient:
         """Close the connection and make :meth:`run` return."""
         self._stopping = True
         self._wake.set()
+        self._interrupt_attempt()
         ws = self._ws
         if ws is not None and not ws.closed:
             await ws.close()
@@ -348,12 +351,14 @@ class FeedClient:
         try:
             async with aiohttp.ClientSession() as session:
                 if self.credentials is not None and self.token_url is not None:
-                    self._provider = TokenProvider(self.token_url, self.credentials)
+                    self._provider = TokenProvider(
+                        self.token_url, self.credentials, on_retry=self._token_retry
+                    )
                 while not self._stopping:
                     self._wake.clear()
                     started = self._clock()
                     try:
-                        await self._connect_once(session)
+                        await self._interruptible(self._connect_once(session))
                         reason = self._drop_reason or "connection closed by the server"
                     except _AuthFinal as exc:
                         self._set_state(ConnectionState.AUTH_FAILED, str(exc))
@@ -402,6 +407,9 @@ class FeedClient:
                 sub.confirmed = None
                 self._changed(key)
 
+    def _token_retry(self, why: str, delay: float) -> None:
+        self._set_state(ConnectionState.AUTHENTICATING, f"{why}; retrying in {delay:.0f}s", delay)
+
     async def _token(self, session: aiohttp.ClientSession) -> Token | None:
         if self._provider is None:
             return None
@@ -414,6 +422,27 @@ class FeedClient:
             raise _AuthFinal(str(exc)) from None
         self.stats.token_expires_at = token.expires_at
         return token
+
+    async def _interruptible(self, attempt: Coroutine[Any, Any, None]) -> None:
+        """Run one connection attempt so that :meth:`stop` and :meth:`reconnect` can cut it
+        short before the socket is open (a token endpoint that is down keeps the token
+        provider waiting between retries for up to 30 s; nobody should wait for that)."""
+        task = asyncio.ensure_future(attempt)
+        self._attempt = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                raise _Drop(self._drop_reason or "stopped") from None
+            raise
+        finally:
+            self._attempt = None
+
+    def _interrupt_attempt(self) -> None:
+        attempt = self._attempt
+        if attempt is not None and not attempt.done() and not self.connected:
+            attempt.cancel()
 
     async def _connect_once(self, session: aiohttp.ClientSession) -> None:
         assert self.ws_url is not None

@@ -198,11 +198,16 @@ async def test_5xx_retries_with_backoff(
     endpoint_factory: Callable[..., asyncio.Future[Endpoint]],
 ) -> None:
     ep = await endpoint_factory(problem(503, "down"), ok("tok-D"))
-    provider = TokenProvider(ep.url, CREDS, min_interval=0)
+    retries: list[tuple[str, float]] = []
+    provider = TokenProvider(
+        ep.url, CREDS, min_interval=0, on_retry=lambda why, delay: retries.append((why, delay))
+    )
     async with aiohttp.ClientSession() as session:
         token = await provider.get(session)
     assert token.value == "tok-D"
     assert ep.times[1] - ep.times[0] >= 0.8  # backoff starts at ~1 s (jittered 0.8-1.2)
+    # The screen is told why and for how long, not only the log.
+    assert len(retries) == 1 and "503" in retries[0][0] and 0.8 <= retries[0][1] <= 1.2
 
 
 async def test_never_more_than_about_one_request_per_second(

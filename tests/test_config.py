@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
+from app.cli import logs_off_the_screen
+from app.cli import main as cli_main
 from app.config import (
     Config,
     ConfigError,
@@ -112,3 +115,32 @@ def test_endpoints() -> None:
     assert endpoints_for(Config())[1] == "wss://ws.sandbox.paxos.com/"
     with pytest.raises(ConfigError, match="unknown environment"):
         endpoints_for(Config(), "staging")
+
+
+def test_dashboard_logging_never_reaches_the_terminal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A warning while the dashboard owns the terminal would be drawn over its screen."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        logs_off_the_screen(None)
+        logging.getLogger("app.auth").warning("token endpoint unreachable; retrying")
+        assert capfd.readouterr().err == ""
+        log_file = tmp_path / "sordash.log"
+        logs_off_the_screen(log_file)
+        logging.getLogger("app.auth").warning("token endpoint unreachable; retrying")
+        assert capfd.readouterr().err == ""
+        assert "WARNING app.auth: token endpoint unreachable" in log_file.read_text()
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], root.level = saved
+
+
+def test_an_unwritable_log_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-dir" / "sordash.log"
+    assert cli_main(["--demo", "--log-file", str(missing)]) == 2
+    assert f"cannot write the log file {missing}" in capsys.readouterr().err

@@ -6,6 +6,7 @@ level, after pausing the simulator and waiting for the feed to apply the last fr
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 from app.auth import Credentials
@@ -393,3 +394,25 @@ async def test_connections_dropped_at_once_back_off_longer_each_time() -> None:
     upper half of a doubling ceiling: [0.025, 0.05], [0.05, 0.1], [0.1, 0.2])."""
     waits = await _drops(ManualClock(), lasted=0.0)
     assert waits[0] <= 0.05 <= waits[1] <= 0.1 <= waits[2] <= 0.2, waits
+
+
+async def test_an_unreachable_token_endpoint_is_reported_with_the_retry() -> None:
+    """Nothing listens at the token URL: the state says so and when the next try is."""
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    feed = FeedClient(
+        Credentials("id", "secret"),
+        f"http://127.0.0.1:{port}/oauth2/token",
+        f"ws://127.0.0.1:{port}/",
+        label="test",
+    )
+    feed.subscribe("BTCUSD")
+    async with running(feed) as rec:
+        event = await rec.wait_for(
+            lambda e: isinstance(e, ConnectionChanged) and e.retry_in is not None, "a retry"
+        )
+        assert isinstance(event, ConnectionChanged)
+        assert event.state is ConnectionState.AUTHENTICATING
+        assert "token endpoint unreachable" in event.detail and "retrying in" in event.detail
+        assert event.retry_in is not None and 0.8 <= event.retry_in <= 1.2
