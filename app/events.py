@@ -136,6 +136,8 @@ class SubscriptionChanged:
     state: SubState
     error: str | None = None
     removed: bool = False
+    confirmed: bool | None = None
+    """Whether the last ``subscription_list`` listed the channel (None: not checked yet)."""
 
 
 @dataclass(frozen=True)

@@ -323,7 +323,7 @@ class FeedClient:
     def _changed(self, key: ChannelKey) -> None:
         sub = self.subscriptions.get(key)
         if sub is not None:
-            self._emit(SubscriptionChanged(key, sub.state, sub.error))
+            self._emit(SubscriptionChanged(key, sub.state, sub.error, confirmed=sub.confirmed))
 
     def _remove(self, key: ChannelKey) -> None:
         sub = self.subscriptions.pop(key, None)

@@ -122,6 +122,8 @@ class StreamWriter:
                 line["market"] = event.key[1]
             if event.error:
                 line["error"] = event.error
+            if event.confirmed is not None:
+                line["confirmed"] = event.confirmed  # by the server's subscription_list
             if event.removed:
                 line["state"] = "removed"
             self.write(line)

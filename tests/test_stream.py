@@ -75,6 +75,11 @@ async def test_stream_lines_and_final_books_equal_the_exchange() -> None:
         statuses = [o for o in parse_lines(out.getvalue()) if o["kind"] == "status"]
         assert any(o.get("connection") == "connected" for o in statuses)
         assert any(o.get("state") == "active" and o.get("market") == "BTCUSD" for o in statuses)
+        # Every status line says something new: the second one for a channel is the
+        # server's subscription_list confirming it.
+        subs = [json.dumps(o, sort_keys=True) for o in statuses if "channel" in o]
+        assert len(subs) == len(set(subs)), subs
+        assert any(o.get("confirmed") is True and o.get("market") == "BTCUSD" for o in statuses)
 
 
 async def run_cli(
