@@ -6,7 +6,8 @@ Each line is one object with a ``kind``:
   "asks":[..]}`` (bids descending, asks ascending, decimal strings as the exchange wrote
   them, at most ``--depth`` levels);
 - ``tape``: ``{"kind":"tape","market":..,"trades":[{"price","amount","executed_at",
-  "side"},..]}``, newest first by ``executed_at`` (``side`` is inferred);
+  "inferred_side"},..]}``, newest first by ``executed_at`` (the API gives no side: ours is
+  inferred from the book and the tick rule, and named so that no script mistakes it);
 - ``status`` and ``error`` for connection and subscription events.
 
 A market's book and tape lines are printed when it changed, at most once per interval. On
@@ -101,7 +102,7 @@ class StreamWriter:
                     "price": t.price,
                     "amount": t.amount,
                     "executed_at": t.executed_at,
-                    "side": t.side.value,
+                    "inferred_side": t.side.value,
                 }
                 for t in tape.newest(self.tape_size)
             ],

@@ -70,6 +70,8 @@ async def test_stream_lines_and_final_books_equal_the_exchange() -> None:
             ]
             assert line["state"] == "LIVE"
         for tape in tapes.values():
+            for trade in tape["trades"]:
+                assert set(trade) == {"price", "amount", "executed_at", "inferred_side"}
             times = [parse_time(t["executed_at"]) for t in tape["trades"]]
             assert times == sorted(times, reverse=True)  # newest first
         statuses = [o for o in parse_lines(out.getvalue()) if o["kind"] == "status"]
