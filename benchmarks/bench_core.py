@@ -12,6 +12,9 @@ interleaved, best of a few rounds each:
 
 Targets (issue 2): at least 2.5x the baseline, at least 30% of the decode-only limit, and
 reading the top 20 levels of both sides in under 10 us.
+
+``core_book_memory`` is what the final book holds (tracemalloc), against the baseline's book
+of the same levels.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import gc
 import json
 import random
 import time
+import tracemalloc
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
@@ -168,6 +172,21 @@ def top20_read_us(book: Book, calls: int = 100_000) -> float:
     return best * 1e6
 
 
+def memory_kib(build: Callable[[list[bytes]], object], frames: list[bytes]) -> float:
+    """KiB still allocated by what ``build`` returns (tracemalloc, after a collection)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = build(frames)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del kept
+    return (after - before) / 1024
+
+
 def run() -> None:
     """Print the core BENCH lines."""
     frames = make_stream()
@@ -202,3 +221,12 @@ def run() -> None:
     report("core_baseline_json_decimal_sorteddict", base_rate, "frames/s")
     report("core_decode_only", limit_rate, "frames/s")
     report("core_top20_both_sides", top20_read_us(book), "us")
+    ours_kib, base_kib = memory_kib(decode_apply, frames), memory_kib(baseline, frames)
+    levels = len(book.bids) + len(book.asks)
+    report(
+        "core_book_memory",
+        ours_kib,
+        f"KiB ({levels} levels)",
+        ours_kib / base_kib,
+        "Decimal+SortedDict book",
+    )

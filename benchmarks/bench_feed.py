@@ -3,6 +3,8 @@
 - ``feed_e2e_firehose``: frames/s that the real FeedClient decodes and applies from a
   firehose over loopback, with the ratio to a plain aiohttp receive-only client measured
   in the same run against the same firehose (target: at least 35% of it).
+- ``feed_rss_growth_firehose``: how much the process's resident memory grew over the
+  firehose window (bounded buffers and tapes: it should stay near zero).
 - ``feed_cpu_paced_20k``: the share of one core the FeedClient process uses while the
   simulator paces about 20k frames/s (the rate actually received is reported too).
 
@@ -18,7 +20,7 @@ import time
 
 from app.auth import Credentials
 from app.feed import FeedClient
-from benchmarks.common import report
+from benchmarks.common import report, rss_mib
 from benchmarks.simproc import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -30,8 +32,9 @@ from benchmarks.simproc import (
 )
 
 
-async def feed_rate(token_url: str, ws_url: str) -> tuple[float, float]:
-    """(frames/s applied by the FeedClient, CPU share of this process) over the window."""
+async def feed_rate(token_url: str, ws_url: str) -> tuple[float, float, float]:
+    """(frames/s applied by the FeedClient, CPU share of this process, RSS growth in MiB)
+    over the window."""
     await asyncio.sleep(1.0)  # let the token endpoint's 1 request/s limit pass
     feed = FeedClient(Credentials(CLIENT_ID, CLIENT_SECRET), token_url, ws_url, label="bench")
     for market in MARKETS:
@@ -42,11 +45,13 @@ async def feed_rate(token_url: str, ws_url: str) -> tuple[float, float]:
     while feed.stats.frames < 1000:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     frames0, cpu0, wall0 = feed.stats.frames, time.process_time(), time.perf_counter()
+    rss0 = rss_mib()
     await asyncio.sleep(WINDOW)
     frames1, cpu1, wall1 = feed.stats.frames, time.process_time(), time.perf_counter()
+    growth = rss_mib() - rss0
     await feed.stop()
     await task
-    return (frames1 - frames0) / (wall1 - wall0), (cpu1 - cpu0) / (wall1 - wall0)
+    return (frames1 - frames0) / (wall1 - wall0), (cpu1 - cpu0) / (wall1 - wall0), growth
 
 
 def run() -> None:
@@ -54,11 +59,12 @@ def run() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     with simulator("--firehose") as (token_url, ws_url, _):
         baseline, baseline_cpu, _ = asyncio.run(receive_only(token_url, ws_url))
-        rate, cpu = asyncio.run(feed_rate(token_url, ws_url))
+        rate, cpu, growth = asyncio.run(feed_rate(token_url, ws_url))
     # On two cores the simulator (one core) may be what limits both clients; frames per
     # second of the client's own CPU is the comparison that limit cannot hide.
     report("feed_e2e_firehose", rate, "frames/s", rate / baseline, "aiohttp receive-only")
     report("aiohttp_receive_only_firehose", baseline, "frames/s")
+    report("feed_rss_growth_firehose", growth, "MiB over the window")
     per_core, baseline_per_core = rate / max(cpu, 1e-9), baseline / max(baseline_cpu, 1e-9)
     report(
         "feed_e2e_per_core",
@@ -71,6 +77,6 @@ def run() -> None:
     # A steady 20k frames/s in all: updates plus the executions that come with trades.
     per_market = 20_000 / len(MARKETS) / FRAMES_PER_UPDATE
     with simulator("--steady", "--rate", f"{per_market:.0f}") as (token_url, ws_url, _):
-        received, cpu = asyncio.run(feed_rate(token_url, ws_url))
+        received, cpu, _ = asyncio.run(feed_rate(token_url, ws_url))
     report("feed_paced_rate_received", received, "frames/s")
     report("feed_cpu_paced_20k", cpu * 100, "%core")

@@ -8,6 +8,8 @@ process) the real DashboardApp runs headless at 200x60 on a real FeedClient and 
   the newly current market's widgets repainted, in ms (target p99 < 100); the compositor's
   write to the (headless) terminal follows on the next refresh and is not included;
 - ``ui_cpu_<rate>``: the app process's share of one core (feed + UI);
+- ``ui_rss_<rate>`` / ``ui_rss_growth_<rate>``: the process's resident memory at the end
+  of the window and how much it grew during it (bounded stores: it should not);
 - ``ui_best_rate``: the highest rate at which both targets still hold.
 
 The issue asks for 1k, 5k and 20k; 50k is the design's "sustained with the UI responsive"
@@ -27,7 +29,7 @@ from app.books import BookState
 from app.config import Config
 from app.dashboard import DashboardApp
 from app.feed import FeedClient
-from benchmarks.common import report
+from benchmarks.common import report, rss_mib
 from benchmarks.simproc import CLIENT_ID, CLIENT_SECRET, FRAMES_PER_UPDATE, MARKETS, simulator
 
 RATES: Final = (1_000, 5_000, 20_000, 50_000)
@@ -35,8 +37,11 @@ WINDOW: Final = 6.0
 KEY_PERIOD: Final = 0.1
 
 
-async def _measure(token_url: str, ws_url: str) -> tuple[float, list[float], float, float]:
-    """(repaints/s, key latencies in ms, CPU share, frames/s received) over the window."""
+async def _measure(
+    token_url: str, ws_url: str
+) -> tuple[float, list[float], float, float, float, float]:
+    """(repaints/s, key latencies in ms, CPU share, frames/s received, RSS MiB at the end,
+    RSS growth over the window in MiB)."""
     feed = FeedClient(Credentials(CLIENT_ID, CLIENT_SECRET), token_url, ws_url, label="bench")
     for market in MARKETS:
         feed.subscribe(market)
@@ -51,7 +56,7 @@ async def _measure(token_url: str, ws_url: str) -> tuple[float, list[float], flo
                 raise RuntimeError("the books did not go live")
             await pilot.pause(0.05)
         await pilot.pause(0.5)
-        repaints0, frames0 = app.repaints, feed.stats.frames
+        repaints0, frames0, rss0 = app.repaints, feed.stats.frames, rss_mib()
         cpu0, start = time.process_time(), time.perf_counter()
         latencies: list[float] = []
         while time.perf_counter() - start < WINDOW:
@@ -69,6 +74,8 @@ async def _measure(token_url: str, ws_url: str) -> tuple[float, list[float], flo
             latencies,
             (time.process_time() - cpu0) / elapsed,
             (feed.stats.frames - frames0) / elapsed,
+            rss_mib(),
+            rss_mib() - rss0,
         )
         await app.stop_feed()
     return result
@@ -80,7 +87,9 @@ def run() -> None:
     for rate in RATES:
         per_market = rate / FRAMES_PER_UPDATE / len(MARKETS)
         with simulator("--rate", f"{per_market:.1f}", "--steady") as (token_url, ws_url, _pid):
-            repaints, latencies, cpu, received = asyncio.run(_measure(token_url, ws_url))
+            repaints, latencies, cpu, received, rss, growth = asyncio.run(
+                _measure(token_url, ws_url)
+            )
         label = f"{rate // 1000}k"
         ordered = sorted(latencies)
         p50 = statistics.median(ordered)
@@ -90,6 +99,8 @@ def run() -> None:
         report(f"ui_key_p99_{label}", p99, "ms")
         report(f"ui_cpu_{label}", cpu * 100, "%core")
         report(f"ui_received_{label}", received, "frames/s")
+        report(f"ui_rss_{label}", rss, "MiB")
+        report(f"ui_rss_growth_{label}", growth, "MiB over the window")
         if repaints >= 20 and p99 < 100:
             best = rate
     report("ui_best_rate", best, "frames/s")

@@ -1,10 +1,12 @@
-"""What every benchmark shares: the one-line ``BENCH`` report format.
+"""What every benchmark shares: the one-line ``BENCH`` report format, and memory readings.
 
 ``BENCH <name> <value> <unit> [x<ratio> vs <baseline>]`` -- one figure per line, so a run's
 output can be grepped, diffed and pasted into a closing note as it is.
 """
 
 from __future__ import annotations
+
+import os
 
 
 def format_value(value: float) -> str:
@@ -29,3 +31,13 @@ def report(
         if baseline:
             line += f" vs {baseline}"
     print(line, flush=True)
+
+
+def rss_mib() -> float:
+    """This process's resident memory now, in MiB (Linux ``/proc``; 0.0 where unavailable)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
