@@ -18,6 +18,7 @@ from tests.dashboard_data import (
 )
 from tests.feedkit import until
 from widgets.market_tabs import MarketTabs
+from widgets.status_bar import StatusBar
 from widgets.subscription_panel import SubscriptionPanel
 
 
@@ -79,3 +80,18 @@ async def test_tabs_follow_a_market_back_to_live_on_the_next_tick() -> None:
         await until(lambda: scene.app.views["BTCUSD"].badge == "LIVE", "the view LIVE")
         await pilot.pause()
         assert "LIVE" in tabs_text(scene) and "STALE" not in tabs_text(scene)
+
+
+async def test_status_bar_counts_the_token_down_then_says_what_expiry_means() -> None:
+    scene = Scene()
+    async with scene.app.run_test(size=(160, 40)) as pilot:
+        scene.live_market("BTCUSD")
+        scene.connected()  # a token with 3312 s left
+        scene.app.repaint_now()
+        await pilot.pause()
+        bar = scene.app.dashboard.query_one(StatusBar)
+        assert "token 55:12" in str(bar.render())
+        scene.feed.stats.token_expires_at = MONO - 1.0
+        scene.app.repaint_now()
+        await pilot.pause()
+        assert "token expired, renewed on reconnect" in str(bar.render())

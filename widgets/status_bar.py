@@ -59,7 +59,12 @@ class StatusBar(Static):
         if expires is not None:
             text.append(" │ token ", style="dim")
             left = expires - now
-            text.append(format_countdown(left), style="bold red" if left < 60 else "")
+            if left <= 0:
+                # Normal on a long-lived socket (protocol.md §7): the open connection stays
+                # open, and the next connection fetches a fresh token first.
+                text.append("expired, renewed on reconnect", style="dim")
+            else:
+                text.append(format_countdown(left), style="bold red" if left < 60 else "")
         text.append(" │ ", style="dim")
         text.append(f"{stats.frames_per_s:,.0f} fr/s")
         text.append(" │ reconnects ", style="dim")
