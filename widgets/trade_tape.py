@@ -38,6 +38,10 @@ def format_ms(ns: int, *, short: bool = False) -> str:
     return f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}.{ms:03d}"
 
 
+LARGE_EVERY = 32
+"""Trades between recomputations of the "large trade" threshold (the tape's median size)."""
+
+
 class TradeTape(CachedStyles):
     """The newest trades of one market with inferred sides and large trades highlighted."""
 
@@ -65,6 +69,8 @@ class TradeTape(CachedStyles):
         self._tape: MarketTape | None = None
         self._trades: list[Trade] = []
         self._large_units: int | None = None
+        self._large_key: tuple[int, float] = (0, 0.0)
+        self._large_count = 0
         self._count = 0
         self._strips: list[Strip] | None = None
         self._strips_size = (-1, -1)
@@ -92,10 +98,16 @@ class TradeTape(CachedStyles):
         tape = self._tape
         self._trades = tape.newest(rows) if tape is not None else []
         self._count = tape.count if tape is not None else 0
-        self._large_units = None
-        if tape is not None and tape.trades and self.large_multiple > 0:
-            typical = median_low(t.amount_units for t in tape.trades)
-            self._large_units = int(typical * self.large_multiple) if typical else None
+        # The median trade size moves slowly; sorting the whole tape for it on every tick
+        # (30 times a second per market) was the tape's largest cost. Recomputed when the
+        # tape changes identity, multiplier or by LARGE_EVERY trades.
+        key = (id(tape), self.large_multiple)
+        if key != self._large_key or abs(self._count - self._large_count) >= LARGE_EVERY:
+            self._large_key, self._large_count = key, self._count
+            self._large_units = None
+            if tape is not None and tape.trades and self.large_multiple > 0:
+                typical = median_low(t.amount_units for t in tape.trades)
+                self._large_units = int(typical * self.large_multiple) if typical else None
 
     def on_resize(self) -> None:
         """Rebuild at the new size on the next paint."""
