@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, NamedTuple
 
 from app.protocol import (
@@ -137,6 +137,13 @@ class BookSide:
         """The level at an exact price, if present."""
         held = self._levels.get(price_units)
         return None if held is None else _as_level(BookLevel, held)
+
+    def iter(self) -> Iterator[BookLevel]:
+        """Every level, best first, built as it is read (for readers that stop early)."""
+        levels = self._levels
+        sign = self._sign
+        for k in self._keys:
+            yield _as_level(BookLevel, levels[k * sign])
 
     def all(self) -> list[BookLevel]:
         """Every level, best first."""
@@ -384,8 +391,11 @@ def cumulative(levels: Sequence[BookLevel]) -> list[int]:
     return out
 
 
-def group_levels(levels: Sequence[BookLevel], step_units: int, is_bid: bool) -> list[BookLevel]:
-    """Aggregate levels into buckets of ``step_units`` (exact): bids floor, asks ceiling.
+def group_levels(
+    levels: Iterable[BookLevel], step_units: int, is_bid: bool, limit: int | None = None
+) -> list[BookLevel]:
+    """Aggregate levels (best first) into buckets of ``step_units`` (exact): bids floor,
+    asks ceiling; at most ``limit`` buckets, reading no further than they need.
 
     The grouped level's spellings are exact decimals of the bucket price and summed amount.
     """
@@ -399,6 +409,8 @@ def group_levels(levels: Sequence[BookLevel], step_units: int, is_bid: bool) -> 
         p = level.price_units
         bucket = (p // step_units) * step_units if is_bid else -((-p) // step_units) * step_units
         if bucket not in buckets:
+            if limit is not None and len(order) >= limit:
+                break  # levels come best first: every later one is in a later bucket
             buckets[bucket] = 0
             order.append(bucket)
         buckets[bucket] += level.amount_units

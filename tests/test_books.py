@@ -521,6 +521,18 @@ def test_group_levels_is_exact() -> None:
         group_levels(book.bids.all(), 0, is_bid=True)
 
 
+def test_group_levels_with_a_limit_is_the_first_buckets_whole() -> None:
+    """A ladder asks for as many buckets as it shows: those must be complete, not cut."""
+    bids = [("100.30", "0.1"), ("100.10", "0.2"), ("99.90", "1"), ("99.60", "3"), ("99.00", "2")]
+    book = live_book(bids=bids, asks=[("101", "1")])
+    half = to_scaled("0.5")
+    everything = group_levels(book.bids.all(), half, is_bid=True)
+    assert side(everything) == [("100", "0.3"), ("99.5", "4"), ("99", "2")]
+    for limit in range(1, 5):
+        assert group_levels(book.bids.iter(), half, is_bid=True, limit=limit) == everything[:limit]
+    assert list(book.bids.iter()) == book.bids.all()
+
+
 # --------------------------------------------------------------------------- property test
 
 MARKETS = ("BTCUSD", "ETHUSD")

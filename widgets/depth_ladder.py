@@ -168,8 +168,8 @@ class DepthLadder(CachedStyles):
         if self.group_multiple:
             step = tick_units(book) * self.group_multiple
             self.group_step_units = step
-            bids = group_levels(book.bids.all(), step, is_bid=True)[:n]
-            asks = group_levels(book.asks.all(), step, is_bid=False)[:n]
+            bids = group_levels(book.bids.iter(), step, is_bid=True, limit=n)
+            asks = group_levels(book.asks.iter(), step, is_bid=False, limit=n)
         else:
             self.group_step_units = 0
             bids, asks = book.top(n)
