@@ -36,7 +36,8 @@ from app.protocol import (
     UNKNOWN_CHANNEL_PARAMS_CONFIGURATION,
     parse_time,
 )
-from app.simulator import DEFAULT_MARKETS, DEFAULT_SPECS, SimConfig, Simulator
+from app.simulator import DEFAULT_MARKETS, DEFAULT_SPECS, Simulator
+from tests.feedkit import running_sim
 
 WAIT = 5.0
 """The longest any expected frame may take (generous: CI machines are slow)."""
@@ -58,16 +59,12 @@ async def running(**overrides: Any) -> AsyncIterator[Simulator]:
     options: dict[str, Any] = {
         "seed": 7,
         "markets": ["BTCUSD", "ETHUSD"],
-        "rate": 200.0,
+        "heartbeat_interval": 1.0,  # the documented default, not feedkit's brisk one
         "token_rate_limit": False,
     }
     options.update(overrides)
-    sim = Simulator(SimConfig(**options))
-    await sim.start()
-    try:
+    async with running_sim(**options) as sim:
         yield sim
-    finally:
-        await sim.stop()
 
 
 @asynccontextmanager
