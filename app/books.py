@@ -20,7 +20,6 @@ from typing import Final, NamedTuple
 
 from app.protocol import (
     ONE,
-    SCALE,
     SCALED_CACHE,
     BookMessage,
     DecimalFormatError,
@@ -32,8 +31,6 @@ from app.protocol import (
 )
 
 DEFAULT_BUFFER_LIMIT: Final = 10_000
-_POW10: Final = tuple(10 ** (SCALE - n) for n in range(SCALE + 1))
-"""``_POW10[n]`` scales an integer of ``n`` fraction digits to units of 10**-SCALE."""
 
 
 class BookLevel(NamedTuple):
@@ -77,31 +74,23 @@ class BookSide:
     def update(self, levels: Iterable[Level]) -> None:
         """Apply wire levels in order: amount zero (any spelling) deletes, anything else sets.
 
-        This is the hot path of the whole feed, so the common case is written inline: the
-        price through the shared cache (prices repeat), the amount parsed directly (amounts
-        rarely repeat, caching them only churns the cache). Anything unusual goes through
-        :func:`app.protocol.to_scaled`, which raises :class:`DecimalFormatError` for text it
-        cannot hold exactly; levels before the bad one stay applied (the caller marks the
-        book as needing a resync).
+        This is the hot path of the whole feed: prices go through the shared cache (they
+        repeat), amounts straight through :func:`app.protocol.to_scaled` (they rarely repeat:
+        caching them only churned the cache). A level that cannot be held exactly raises
+        :class:`DecimalFormatError`; levels before it stay applied (the caller marks the book
+        as needing a resync).
         """
         cache = SCALED_CACHE
         table = self._levels
         keys = self._keys
         sign = self._sign
-        pow10 = _POW10
         for level in levels:
             price = level.price
             p = cache.get(price)
             if p is None:
                 p = to_scaled_cached(price)
             amount = level.amount
-            whole, _, frac = amount.partition(".")
-            digits = whole + frac
-            n = len(frac)
-            if n <= SCALE and whole and digits.isdigit() and digits.isascii():
-                a = int(digits) * pow10[n]
-            else:
-                a = to_scaled(amount)
+            a = to_scaled(amount)
             if a == 0:
                 if table.pop(p, None) is not None:
                     del keys[bisect_left(keys, p * sign)]
@@ -236,14 +225,8 @@ class Book:
         try:
             if self.synced and msg.type == "UPDATE":
                 # The hot path: live updates apply as they come; their time is only
-                # read for display (``last_update_ns``), so it is not parsed here. This is
-                # _apply_update() written out: one call less on every frame of the feed.
-                if msg.bids:
-                    self.bids.update(msg.bids)
-                if msg.asks:
-                    self.asks.update(msg.asks)
-                self.updates_applied += 1
-                self.last_update_text = msg.time
+                # read for display (``last_update_ns``), so it is not parsed here.
+                self._apply_update(msg)
                 return True
             t = parse_time(msg.time)
             if msg.type == "SNAPSHOT":

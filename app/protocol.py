@@ -374,7 +374,8 @@ def _gmtime(seconds: int) -> tuple[int, int, int, int, int, int]:
 SCALE: Final = 18
 """Prices and amounts are held as integers in units of 10**-SCALE: exact, cheap to compare."""
 ONE: Final = 10**SCALE
-_ZEROS: Final = "0" * SCALE
+_POW10: Final[tuple[int, ...]] = tuple(10 ** (SCALE - n) for n in range(SCALE + 1))
+"""``_POW10[n]`` scales an integer written with ``n`` fraction digits to units of 10**-SCALE."""
 
 
 class DecimalFormatError(ValueError):
@@ -398,7 +399,7 @@ def to_scaled(text: str) -> int:
     digits = whole + frac
     if not (digits.isdigit() and digits.isascii()) or not whole:
         raise DecimalFormatError(f"not a non-negative decimal: {text!r}")
-    return int(digits + _ZEROS[n:])
+    return int(digits) * _POW10[n]
 
 
 _scaled_cache: dict[str, int] = {}
