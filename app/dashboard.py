@@ -331,6 +331,7 @@ class DashboardApp(App[None]):
             if market not in self.views
         ]
         for view in new:
+            view.display = False  # apply_layout shows it, and paints it as it does
             self.views[view.market] = view
         if self.current not in self.views:
             self.current = next(iter(self.views), None)
@@ -378,10 +379,15 @@ class DashboardApp(App[None]):
         now = self.clock()
         for market, view in views.items():
             shown = market in visible
-            view.compact = mode == "grid"
+            compact = mode == "grid"
+            # Only a view that just came into sight or changed its form needs painting here:
+            # the others are current (the clock keeps them so), and a frozen display must
+            # not take new data because a key moved the highlight.
+            changed = shown and (not view.display or view.compact != compact)
+            view.compact = compact
             view.set_class(market == self.current, "-current")
             view.display = shown
-            if shown:
+            if changed:
                 view.refresh_data(now)
         empty = self.dashboard.query_one("#empty", Static)
         empty.display = not views
@@ -449,18 +455,16 @@ class DashboardApp(App[None]):
             return
         self.repaints += 1
         with self.batch_update():
-            badge_changed = False
             for market in dirty:
                 dirty_view = views.get(market)
                 if dirty_view is not None and dirty_view.display:
-                    badge = dirty_view.badge
                     dirty_view.refresh_data(
                         now, book_changed=market in books, tape_changed=market in tapes
                     )
-                    badge_changed = badge_changed or dirty_view.badge != badge
-            if badge_changed and not clock_due:
-                # The tabs name every market's state: they must not say STALE for a
-                # second after its view went LIVE again.
+            if not clock_due:
+                # The tabs name every market's state, hidden ones included (in the single
+                # layout they are a hidden market's only sign): they follow on the same
+                # tick. They repaint only when their text changed.
                 self._update_tabs()
             if clock_due:
                 self._next_clock_update = now + 1.0

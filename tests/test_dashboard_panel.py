@@ -15,6 +15,7 @@ from tests.dashboard_data import (
     execution_frames,
     snapshot_frame,
     subscription_list,
+    update_frame,
 )
 from tests.feedkit import until
 from widgets.market_tabs import MarketTabs
@@ -95,3 +96,67 @@ async def test_status_bar_counts_the_token_down_then_says_what_expiry_means() ->
         scene.app.repaint_now()
         await pilot.pause()
         assert "token expired, renewed on reconnect" in str(bar.render())
+
+
+def ladder_text(scene: Scene, market: str) -> str:
+    ladder = scene.app.views[market].ladder
+    return "\n".join(ladder.render_line(y).text for y in range(ladder.size.height))
+
+
+async def test_a_hidden_markets_tab_follows_its_state_on_the_next_tick() -> None:
+    """At 80x24 one market shows; the tabs are the other market's only sign."""
+    scene = Scene()
+    async with scene.app.run_test(size=(80, 24)) as pilot:
+        scene.live_market("BTCUSD")
+        scene.live_market("ETHUSD", seed=2)
+        scene.connected()
+        await until(lambda: "ETHUSD LIVE" in tabs_text(scene), "ETHUSD's tab LIVE")
+        assert not scene.app.views["ETHUSD"].display
+        await pilot.pause()  # the feed events of the setup handled (each asks for chrome)
+        ticks = scene.app.repaints
+        bids, _ = book_levels("BTCUSD")
+        scene.ingest(update_frame("BTCUSD", 950, bids=[dict(bids[0], amount="0")]), MONO)
+        await until(lambda: scene.app.repaints > ticks, "a tick after the setup's chrome")
+        scene.feed.store.reset("ETHUSD")
+        # The app's clock is frozen: only the repaint tick can change the tabs now.
+        await until(lambda: "ETHUSD STALE" in tabs_text(scene), "the hidden tab says STALE")
+
+
+async def test_a_frozen_display_keeps_its_ladder_when_a_key_moves_the_highlight() -> None:
+    scene = Scene()
+    async with scene.app.run_test(size=(160, 50)) as pilot:
+        scene.live_market("BTCUSD")
+        scene.live_market("ETHUSD", seed=2)
+        scene.connected()
+        await until(
+            lambda: "ETHUSD" in scene.app.views and scene.app.views["ETHUSD"].display,
+            "the grid shows both",
+        )
+        scene.app.repaint_now()
+        await pilot.press("p")
+        before = ladder_text(scene, "BTCUSD")
+        bids, _ = book_levels("BTCUSD")
+        best = bids[0]
+        scene.ingest(update_frame("BTCUSD", 950, bids=[dict(best, amount="0")]), MONO)
+        await pilot.press("tab")
+        await until(lambda: scene.app.current == "ETHUSD", "tab moved the highlight")
+        assert ladder_text(scene, "BTCUSD") == before, "frozen, yet repainted"
+        await pilot.press("p")
+        await until(lambda: ladder_text(scene, "BTCUSD") != before, "resumed: the new book")
+
+
+async def test_depth_keys_repaint_a_ladder_with_fewer_levels_than_its_depth() -> None:
+    scene = Scene()
+    async with scene.app.run_test(size=(120, 40)) as pilot:
+        scene.subscribe("BTCUSD")
+        bids, asks = book_levels("BTCUSD", levels=3)
+        scene.ingest(snapshot_frame("BTCUSD", bids, asks), MONO - 2.0)
+        scene.connected()
+        await until(lambda: "LIVE" in tabs_text(scene), "BTCUSD LIVE")
+        ladder = scene.app.views["BTCUSD"].ladder
+        await until(lambda: "depth" in ladder_text(scene, "BTCUSD"), "the ladder laid out")
+        while ladder.depth > 5:  # the book has 3 levels a side: the rows never change
+            await pilot.press("minus")
+        assert "depth 5" in ladder_text(scene, "BTCUSD")
+        await pilot.press("plus")
+        assert "depth 6" in ladder_text(scene, "BTCUSD")

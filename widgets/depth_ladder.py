@@ -146,6 +146,7 @@ class DepthLadder(CachedStyles):
 
     def _shown_key(self) -> tuple[object, ...]:
         return (
+            self._computed_for,  # the depth: its title and padding rows change with it
             tuple(self._asks),
             tuple(self._bids),
             self._middle,
