@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from app.config import ENVIRONMENTS, ConfigError, load_config
+from app.config import positive_number as _positive
 from app.protocol import CHANNEL_TYPES, HEARTBEAT
 from app.recording import RecordingError
 from app.session import Session, SessionOptions
-from app.simulator.cli import positive_number as _positive
 
 EXIT_USAGE = 2
 

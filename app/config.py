@@ -23,6 +23,7 @@ subscribe = "ctrl+n"
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 from pathlib import Path
@@ -152,3 +153,14 @@ def endpoints_for(config: Config, env: str | None = None) -> tuple[str, str]:
         raise ConfigError(f"unknown environment {name!r}; use one of {', '.join(ENVIRONMENTS)}")
     token_url, ws_url = ENVIRONMENTS[name]
     return (config.token_url or token_url, config.ws_url or ws_url)
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a number greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value

@@ -149,6 +149,8 @@ class FeedClient:
         self._resyncing: set[ChannelKey] = set()
         self._drift_task: asyncio.Task[None] | None = None
         self._drop_reason = ""
+        self._reconnect_now = False
+        """The user asked to reconnect: the next attempt goes at once, without backoff."""
         self.attempts = 0
         """Consecutive failed connection attempts (reset after a healthy period)."""
         self._handlers: dict[type, Callable[[object], None]] = {
@@ -281,6 +283,7 @@ class FeedClient:
     def reconnect(self) -> None:
         """Drop the connection and connect afresh now (also retries after an auth failure)."""
         self._drop_reason = "reconnect requested"
+        self._reconnect_now = True
         self.attempts = 0
         self._wake.set()
         self._interrupt_attempt()
@@ -372,8 +375,9 @@ class FeedClient:
                         break
                     if self._clock() - started >= self.healthy_after:
                         self.attempts = 0
-                    delay = 0.0 if self._drop_reason == "reconnect requested" else self._backoff()
+                    delay = 0.0 if self._reconnect_now else self._backoff()
                     self._drop_reason = ""
+                    self._reconnect_now = False
                     self.attempts += 1
                     self.stats.reconnects += 1
                     self._set_state(ConnectionState.RECONNECTING, reason, delay)
@@ -506,22 +510,16 @@ class FeedClient:
         raise _Drop(f"connection closed by the server (code {code})")
 
     async def _read(self, ws: _WS) -> None:
-        stats = self.stats
-        clock = self._clock
         recorder = self.recorder
-        handlers = self._handlers
+        ingest = self.ingest
         TEXT, BINARY = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
         while True:
             msg = await ws.receive()
             if msg.type is TEXT or msg.type is BINARY:
                 data: bytes = msg.data
-                stats.frames += 1
-                stats.bytes += len(data)
-                stats.last_frame_at = clock()
                 if recorder is not None:
                     recorder(data)
-                message = decode_frame(data)
-                handlers[type(message)](message)
+                ingest(data)
             elif msg.type in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,
@@ -531,7 +529,7 @@ class FeedClient:
                 return
 
     def ingest(self, data: bytes) -> None:
-        """Handle one frame as if it had just arrived (replay; the reader inlines this)."""
+        """Handle one frame as it arrives: the socket reader, replay and tests all come here."""
         stats = self.stats
         stats.frames += 1
         stats.bytes += len(data)
@@ -576,11 +574,8 @@ class FeedClient:
             return
         sub.messages += 1
         sub.last_message_at = self.stats.last_frame_at
-        tape = self.tape.tape(msg.market)
-        errors = tape.errors
-        self.tape.add(msg, self.store.get(msg.market))
-        if tape.errors != errors:
-            self._emit(FeedError(tape.last_error, msg.market))
+        if self.tape.add(msg, self.store.get(msg.market)) is None:  # unreadable: counted
+            self._emit(FeedError(self.tape.tape(msg.market).last_error, msg.market))
 
     def _on_heartbeat(self, msg: Heartbeat) -> None:
         sub = self.subscriptions.get(HEARTBEAT_KEY)

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 
+from app.config import positive_number
 from app.simulator.market import DEFAULT_SPECS
 from app.simulator.server import DEFAULT_MARKETS, SimConfig, Simulator
 
@@ -22,17 +23,6 @@ def _markets(text: str) -> list[str]:
             f"the simulator knows {', '.join(DEFAULT_SPECS)}"
         )
     return names
-
-
-def positive_number(text: str) -> float:
-    """argparse type: a number greater than zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
