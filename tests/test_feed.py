@@ -215,6 +215,7 @@ async def test_unknown_market_fails_alone() -> None:
                 ),
                 "NOPEUSD fails",
             )
+            assert len(feed.channels_for("NOPEUSD")) == 2
             for sub in feed.channels_for("NOPEUSD"):
                 await until(failed(sub), "both channels fail")
                 assert sub.error == UNKNOWN_CHANNEL_PARAMS_CONFIGURATION
@@ -314,6 +315,7 @@ async def test_results_without_params_from_the_server() -> None:
         feed.subscribe("LTCUSD")
         async with running(feed):
             await until(lambda: live(feed, "BTCUSD") and live(feed, "LTCUSD"), "both LIVE")
+            assert len(feed.channels_for("NOPEUSD")) == 2
             for sub in feed.channels_for("NOPEUSD"):
                 await until(failed(sub), "NOPEUSD fails")
             for market in ("BTCUSD", "LTCUSD"):

@@ -41,8 +41,8 @@ async def test_a_recording_replays_to_the_same_books_and_holds_no_secret(tmp_pat
     assert await run_stream(session, interval=0.05, out=out) == 0
     replayed = session.feed.store.get("BTCUSD")
     assert replayed is not None and replayed.state is BookState.LIVE
-    assert [lv.price_units for lv in replayed.bids.all()] == [
-        lv.price_units for lv in live_book.bids.all()
+    assert [(lv.price, lv.amount) for lv in replayed.bids.all()] == [
+        (lv.price, lv.amount) for lv in live_book.bids.all()
     ]
     assert [(lv.price, lv.amount) for lv in replayed.asks.all()] == [
         (lv.price, lv.amount) for lv in live_book.asks.all()

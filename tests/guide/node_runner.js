@@ -5,8 +5,8 @@
 //
 //   NODE_PATH=<dir with ws> node node_runner.js <ws-url> <token>
 //
-// Then, on a line "dump" on stdin, prints "BOOKS <json>": the books the example built
-// (client.orderBooks), and exits.
+// On a line "dump" on stdin it prints "BOOKS <json>": the books the example built
+// (client.orderBooks); on "quit" it exits.
 const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
@@ -29,10 +29,11 @@ vm.runInThisContext(configured, { filename: file });
 const client = vm.runInThisContext('client'); // the example's own top-level const
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === 'quit') process.exit(0);
   if (line.trim() !== 'dump') return;
   const books = {};
   for (const [market, book] of client.orderBooks) {
     books[market] = { bids: [...book.bids], asks: [...book.asks], snapshotTime: book.snapshotTime };
   }
-  process.stdout.write('BOOKS ' + JSON.stringify(books) + '\n', () => process.exit(0));
+  process.stdout.write('BOOKS ' + JSON.stringify(books) + '\n');
 });

@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,30 +159,61 @@ async def run_node(
         with_updates = asyncio.create_task(read_until("never"))
         await asyncio.sleep(seconds)
         sim.pause()
-        await asyncio.sleep(0.5)  # loopback: everything sent is applied by then
         with_updates.cancel()
-        proc.stdin.write(b"dump\n")
+        # Ask for the example's books until they equal the paused simulator's (what was
+        # sent is still in flight for a moment), or until WAIT: then the check below fails
+        # and names the side that differs.
+        deadline = time.monotonic() + WAIT
+        while True:
+            seen = sum(line.startswith("BOOKS ") for line in lines)
+            proc.stdin.write(b"dump\n")
+            await proc.stdin.drain()
+            while sum(line.startswith("BOOKS ") for line in lines) == seen:
+                raw = await asyncio.wait_for(proc.stdout.readline(), WAIT)
+                if not raw:
+                    raise AssertionError("node exited:\n" + "\n".join(lines[-20:]))
+                lines.append(raw.decode().rstrip("\n"))
+            if _books_differ(_last_books(lines), sim) is None or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        proc.stdin.write(b"quit\n")
         await proc.stdin.drain()
-        with_books = asyncio.wait_for(read_until("BOOKS "), WAIT)
-        await with_books
         await asyncio.wait_for(proc.wait(), WAIT)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
         sim.resume()
-    books = json.loads(next(line for line in lines if line.startswith("BOOKS "))[6:])
+    difference = _books_differ(_last_books(lines), sim)
+    assert difference is None, difference
     lines = [line for line in lines if not line.startswith("BOOKS ")]
     for market in MARKETS:
         bids, asks = sim.book(market)
-        built = books[market]
-        assert dict(map(tuple, built["bids"])) == dict(bids), f"{market} bids differ"
-        assert dict(map(tuple, built["asks"])) == dict(asks), f"{market} asks differ"
         lines.append(
             f"CHECK node: {market} book equals the simulator's: {len(bids)} bids, "
             f"{len(asks)} asks, best {bids[0][0]} / {asks[0][0]}"
         )
     return lines
+
+
+def _last_books(lines: list[str]) -> dict[str, Any]:
+    """The books in the newest ``BOOKS`` line the Node runner printed."""
+    last = next(line for line in reversed(lines) if line.startswith("BOOKS "))
+    books: dict[str, Any] = json.loads(last[6:])
+    return books
+
+
+def _books_differ(books: dict[str, Any], sim: Simulator) -> str | None:
+    """Which side of the Node example's books is not the simulator's (level for level,
+    spellings included), or None when they are equal."""
+    for market in MARKETS:
+        bids, asks = sim.book(market)
+        built = books.get(market, {"bids": [], "asks": []})
+        if dict(map(tuple, built["bids"])) != dict(bids):
+            return f"{market} bids differ"
+        if dict(map(tuple, built["asks"])) != dict(asks):
+            return f"{market} asks differ"
+    return None
 
 
 def excerpt(lines: list[str], head: int = 8, width: int = 150) -> list[str]:
