@@ -352,11 +352,19 @@ def parse_time(text: str) -> int:
     return base + (int(frac) * _FRAC_SCALE[len(frac)] if frac else 0)
 
 
+_head_cache: dict[int, str] = {}
+"""The last whole second formatted, and its text: times come in runs within a second."""
+
+
 def format_time(ns: int) -> str:
     """Integer nanoseconds to RFC3339Nano in UTC, Go style: trailing fraction zeros trimmed."""
     seconds, frac = divmod(ns, NS_PER_S)
-    tm = _gmtime(seconds)
-    head = f"{tm[0]:04d}-{tm[1]:02d}-{tm[2]:02d}T{tm[3]:02d}:{tm[4]:02d}:{tm[5]:02d}"
+    head = _head_cache.get(seconds)
+    if head is None:
+        tm = _gmtime(seconds)
+        head = f"{tm[0]:04d}-{tm[1]:02d}-{tm[2]:02d}T{tm[3]:02d}:{tm[4]:02d}:{tm[5]:02d}"
+        _head_cache.clear()
+        _head_cache[seconds] = head
     if frac == 0:
         return head + "Z"
     return f"{head}.{frac:09d}".rstrip("0") + "Z"

@@ -110,21 +110,17 @@ class Market:
         self.time_text = ""
         """RFC3339Nano time of the newest change to the book (an UPDATE's or the start)."""
         self.history: deque[bytes] = deque(maxlen=self.HISTORY)
-        self.last_trade: int | None = None
         self._held: list[tuple[int, bytes]] = []
         """Executions held back to be delivered late, with events left before release."""
         self.burst_left = 0.0
         """Seconds of burst left (the rate is multiplied while positive)."""
         self.burst_factor = 1.0
-        self.events = 0
         self._prefix = (
             b'{"channel":"market_data","payload":{"market":"' + spec.name.encode() + b'",'
         )
         self._exec_prefix = (
             b'{"channel":"execution_data","payload":{"market":"' + spec.name.encode() + b'",'
         )
-        self._head_second = -1
-        self._head = ""
         self._price_cache: dict[int, str] = {}
         self._target_levels = (spec.min_levels + spec.max_levels) // 2
         self._lot = 10**spec.amount_decimals
@@ -142,18 +138,8 @@ class Market:
         if now <= self.time_ns:
             now = self.time_ns + 1
         self.time_ns = now
-        self.time_text = self._format_time(now)
+        self.time_text = format_time(now)
         return now
-
-    def _format_time(self, ns: int) -> str:
-        """:func:`format_time`, with the date and time of day reused within a second."""
-        seconds, frac = divmod(ns, 1_000_000_000)
-        if seconds != self._head_second:
-            self._head_second = seconds
-            self._head = format_time(seconds * 1_000_000_000)[:-1]
-        if frac == 0:
-            return self._head + "Z"
-        return f"{self._head}.{frac:09d}".rstrip("0") + "Z"
 
     def _make_amounts(self) -> list[int]:
         """A table of plausible level sizes, drawn once (drawing per event costs more)."""
@@ -287,11 +273,12 @@ class Market:
         body = f'"type":"SNAPSHOT","time":"{self.time_text}","bids":[{bids}],"asks":[{asks}]}}}}'
         return self._prefix + body.encode()
 
-    def _execution_frame(self, price: int, amount: int, executed_ns: int) -> bytes:
+    def _execution_frame(self, price: int, amount: int) -> bytes:
+        """An execution at the time of the market's latest change (``time_text``)."""
         body = (
             f'"price":"{fixed(price, self.spec.price_decimals)}",'
             f'"amount":"{trimmed(amount, self.spec.amount_decimals)}",'
-            f'"executed_at":"{self._format_time(executed_ns)}"}}}}'
+            f'"executed_at":"{self.time_text}"}}}}'
         )
         return self._exec_prefix + body.encode()
 
@@ -304,7 +291,6 @@ class Market:
         none, possibly an earlier execution released late).
         """
         rng = self.rng
-        self.events += 1
         # The fair price walks; trades and new quotes follow it.
         self.fair += (rng.random() - 0.5) * self.spec.gap_ticks * 0.28
         bids: list[tuple[int, int]] = []
@@ -426,9 +412,8 @@ class Market:
                 left = self._random_amount()
                 self.bids[price] = left
             bids.append((price, left))
-        executed = self._now()
-        self.last_trade = price
-        frame = self._execution_frame(price, take, executed)
+        self._now()
+        frame = self._execution_frame(price, take)
         if rng.random() < 0.08:
             self._held.append((rng.randint(1, 3), frame))  # delivered late, out of order
             return []

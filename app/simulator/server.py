@@ -40,6 +40,7 @@ from app.protocol import (
     SCOPE,
     UNKNOWN_CHANNEL,
     UNKNOWN_CHANNEL_PARAMS_CONFIGURATION,
+    encode,
     format_time,
 )
 from app.simulator.market import DEFAULT_SPECS, Market
@@ -144,9 +145,6 @@ class _Client:
     """Loop time before which a new subscription's data may not start."""
     closed: bool = False
 
-    def wants(self, key: tuple[str, str | None]) -> bool:
-        return key in self.channels
-
 
 class Simulator:
     """The exchange. ``await start()``, point a client at :attr:`token_url` / :attr:`ws_url`."""
@@ -170,7 +168,6 @@ class Simulator:
         self.connections = 0
         """WebSocket connections accepted since start."""
         self.handshakes_refused = 0
-        self.frames_sent = 0
         self.slow_drops = 0
         self.clients: list[_Client] = []
         self._markets: dict[str, Market] = {}
@@ -183,7 +180,6 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._numbers = itertools.count(1)
-        self._drained = asyncio.Event()
         self._rng = random.Random(self.config.seed)
 
     # ------------------------------------------------------------------ lifecycle
@@ -299,7 +295,7 @@ class Simulator:
 
     async def send_error(self, code: str) -> None:
         """Send every client ``{"type":"error","error":code}``."""
-        frame = msgspec.json.encode({"type": "error", "error": code})
+        frame = encode({"type": "error", "error": code})
         for client in list(self.clients):
             self._queue(client, frame)
             self._flush(client)
@@ -328,9 +324,7 @@ class Simulator:
 
     @staticmethod
     def _problem(status: int, title: str, detail: str, **headers: str) -> web.Response:
-        body = msgspec.json.encode(
-            {"type": "about:blank", "title": title, "status": status, "detail": detail}
-        )
+        body = encode({"type": "about:blank", "title": title, "status": status, "detail": detail})
         return web.Response(
             status=status, body=body, content_type="application/problem+json", headers=headers
         )
@@ -461,7 +455,7 @@ class Simulator:
                 {"type": t} if m is None else {"type": t, "params": {"market": m}}
                 for t, m in sorted(client.channels | client.starting, key=_key_order)
             ]
-            self._queue(client, _encode({"type": "subscription_list", "channels": listed}))
+            self._queue(client, encode({"type": "subscription_list", "channels": listed}))
             return
         channels = request.get("channels")
         if kind not in ("subscribe", "unsubscribe") or not isinstance(channels, list):
@@ -477,7 +471,7 @@ class Simulator:
 
     def _malformed(self, client: _Client, why: str) -> None:
         log.info("client %d: malformed request (%s)", client.number, why)
-        self._queue(client, _encode({"type": "error", "error": MALFORMED_REQUEST}))
+        self._queue(client, encode({"type": "error", "error": MALFORMED_REQUEST}))
 
     def _channel_key(self, entry: dict[str, Any]) -> tuple[tuple[str, str | None] | None, str]:
         """The key of a requested channel, or None and the error code."""
@@ -518,7 +512,7 @@ class Simulator:
                 continue
             fresh.append(key)
             log.info("client %d: subscribed %s", client.number, _name(key))
-        self._queue(client, _encode({"type": "subscribe", "channels": results}))
+        self._queue(client, encode({"type": "subscribe", "channels": results}))
         self._ghosts.difference_update(
             str(e.get("params", {}).get("market"))
             for e in entries
@@ -605,7 +599,7 @@ class Simulator:
                 log.info("client %d: unsubscribed %s", client.number, _name(key))
             else:
                 results.append(self._result(entry, False, UNKNOWN_CHANNEL_PARAMS_CONFIGURATION))
-        self._queue(client, _encode({"type": "unsubscribe", "channels": results}))
+        self._queue(client, encode({"type": "unsubscribe", "channels": results}))
 
     # ------------------------------------------------------------------ sending
 
@@ -621,7 +615,6 @@ class Simulator:
         if transport.is_closing():
             client.outbox.clear()
             return
-        self.frames_sent += len(client.outbox)
         transport.write(b"".join(client.outbox))
         client.outbox.clear()
         if (
@@ -749,10 +742,6 @@ async def _drained(transport: asyncio.Transport) -> None:
     if drain is not None:
         with contextlib.suppress(ConnectionError):
             await drain()
-
-
-def _encode(value: object) -> bytes:
-    return msgspec.json.encode(value)
 
 
 def _key_order(key: tuple[str, str | None]) -> tuple[str, str]:
