@@ -127,8 +127,6 @@ class TokenProvider:
         self._token: Token | None = None
         self._lock = asyncio.Lock()
         self._last_request: float | None = None
-        self.requests = 0
-        """Token requests sent, for status display and tests."""
 
     def __repr__(self) -> str:
         return f"TokenProvider({self.token_url!r}, client_id={self._credentials.client_id!r})"
@@ -172,7 +170,6 @@ class TokenProvider:
             await self._pace()
             retry_after: float | None = None
             try:
-                self.requests += 1
                 async with session.post(
                     self.token_url,
                     data={

@@ -8,7 +8,7 @@ the store and tape and repaints only those, inside ``batch_update()``. No Textua
 posted per frame and nothing is recomposed at data rates.
 
 Everything time-dependent (ages, the token countdown, ladder flashes) reads the injected
-``clock``/``wall_clock``, so tests can freeze time and snapshots are deterministic.
+``clock``, so tests can freeze time and snapshots are deterministic.
 """
 
 from __future__ import annotations
@@ -158,7 +158,6 @@ class DashboardApp(App[None]):
         feed: FeedClient | None = None,
         config: Config | None = None,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
         start_feed: bool = True,
     ) -> None:
         super().__init__()
@@ -171,7 +170,6 @@ class DashboardApp(App[None]):
         self.config = config if config is not None else Config()
         self.clock = clock
         self._banner_shown: RichText | None = None
-        self.wall_clock = wall_clock
         self.start_feed = start_feed
         self.frozen = False
         """The display is frozen (``p``); data keeps flowing into the store."""

@@ -87,9 +87,6 @@ class FeedStats:
     bytes: int = 0
     decode_errors: int = 0
     """Frames that were not JSON or of an unknown shape."""
-    last_decode_error: str = ""
-    server_errors: int = 0
-    """``{"type":"error"}`` messages received."""
     reconnects: int = 0
     frames_per_s: float = 0.0
     bytes_per_s: float = 0.0
@@ -97,7 +94,6 @@ class FeedStats:
     """Server clock minus local clock, from the newest heartbeat (includes one-way latency)."""
     last_frame_at: float | None = None
     """``time.monotonic()`` of the newest frame of any kind."""
-    connected_since: float | None = None
     token_expires_at: float | None = None
     """``time.monotonic()`` at which the current access token expires."""
     _window: list[tuple[float, int, int]] = field(default_factory=list, repr=False)

@@ -395,7 +395,6 @@ class FeedClient:
 
     def _after_drop(self) -> None:
         self._ws = None
-        self.stats.connected_since = None
         self.store.mark_stale()
         self._pending_subscribes.clear()
         self._pending_unsubscribes.clear()
@@ -489,7 +488,6 @@ class FeedClient:
 
     async def _serve(self, ws: _WS) -> None:
         now = self._clock()
-        self.stats.connected_since = now
         self.stats.last_frame_at = now
         self._set_state(ConnectionState.CONNECTED, self.label)
         intended = [key for key, sub in self.subscriptions.items() if sub.state is SubState.PENDING]
@@ -704,7 +702,6 @@ class FeedClient:
         self._send(SubscriptionListRequest())
 
     def _on_error(self, msg: ErrorMessage) -> None:
-        self.stats.server_errors += 1
         code = msg.error or "(no code)"
         if code == INTERNAL_SERVER_ERROR:
             self._emit(
@@ -722,7 +719,6 @@ class FeedClient:
 
     def _count_bad(self, problem: str, head: bytes) -> None:
         self.stats.decode_errors += 1
-        self.stats.last_decode_error = problem
         self._emit(FeedError(f"unreadable frame ({problem}): {head[:80]!r}"))
 
 

@@ -40,9 +40,6 @@ class SessionOptions:
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     seed: int | None = None
     """Demo mode: the simulator's seed (random when None)."""
-    sim_rate: float | None = None
-    """Demo mode: book updates per second per market."""
-    watchdog_timeout: float = 10.0
     record: Path | None = None
     """Append every received frame to this new file."""
     replay: Path | None = None
@@ -94,8 +91,6 @@ class Session:
             sim_config = SimConfig(host="127.0.0.1", port=0)
             if options.seed is not None:
                 sim_config.seed = options.seed
-            if options.sim_rate is not None:
-                sim_config.rate = options.sim_rate
             simulator = Simulator(sim_config)
             credentials, token_url, ws_url, label = None, None, None, "demo"
             known = list(simulator.markets)
@@ -119,7 +114,6 @@ class Session:
             ws_url,
             label=label,
             known_markets=known,
-            watchdog_timeout=options.watchdog_timeout,
         )
         subscribe_all(feed, markets, options.channels)
         recorder = None

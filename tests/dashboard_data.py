@@ -22,7 +22,6 @@ T0_NS = 1_705_314_600 * NS_PER_S
 """2024-01-15T10:30:00Z: the server time of the crafted snapshots."""
 MONO = 5_000.0
 """The frozen monotonic clock of the app and the feed."""
-WALL = T0_NS / NS_PER_S + 2.0
 
 MARKET_PRICES: dict[str, tuple[str, int, int]] = {
     # market: (mid price, price decimals, amount decimals)
@@ -161,7 +160,6 @@ class Scene:
             feed=self.feed,
             config=config or Config(),
             clock=FrozenClock(MONO),
-            wall_clock=FrozenClock(WALL),
             start_feed=False,
         )
 

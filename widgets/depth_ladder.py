@@ -113,8 +113,6 @@ class DepthLadder(CachedStyles):
         self._shown: tuple[object, ...] = ()
         self._combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
         self._combos_stale = False
-        self.repaints = 0
-        """How many times the strips were rebuilt (for the UI benchmark)."""
 
     # ------------------------------------------------------------------ model
 
@@ -277,7 +275,6 @@ class DepthLadder(CachedStyles):
                 self._shown = self._shown_key()
             self._strips = self._build(width, self.size.height)
             self._strips_width = width
-            self.repaints += 1
         strips = self._strips
         return strips[y] if y < len(strips) else Strip.blank(width, self.base_style())
 
