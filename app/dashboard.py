@@ -626,10 +626,10 @@ class DashboardApp(App[None]):
     def action_freeze(self) -> None:
         """Freeze or resume the display; the store keeps taking data meanwhile."""
         self.frozen = not self.frozen
-        now = self.clock()
-        if not self.frozen:
-            self.repaint_now()
-        self._update_chrome(now)
+        if self.frozen:
+            self._update_chrome(self.clock())  # the FROZEN mark
+        else:
+            self.repaint_now()  # everything, chrome included
 
     def action_toggle_layout(self) -> None:
         """Switch between one large market and the grid."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +58,21 @@ async def take(shot: Shot, directory: Path) -> Path:
     app = DashboardApp(Session.create(options, config), config=config)
     target = directory / f"{shot.name}.svg"
     async with app.run_test(size=shot.size) as pilot:
-        deadline = time.monotonic() + WAIT_LIMIT
-        while not _ready(app, shot.markets):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{shot.name}: the markets did not go live in time")
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)  # let the ladders flash and settle a few repaints
+
+        async def wait_for(condition: Callable[[], bool], what: str) -> None:
+            deadline = time.monotonic() + WAIT_LIMIT
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{shot.name}: timed out waiting for {what}")
+                await pilot.pause(0.02)
+
+        await wait_for(lambda: _ready(app, shot.markets), "the markets to go live")
+        painted = app.repaints
+        await wait_for(lambda: app.repaints >= painted + 3, "a few repaints after that")
         if shot.keys:
             await pilot.press(*shot.keys)
-            await pilot.pause(0.1)
+            await wait_for(lambda: app.screen is not app.dashboard, "the keys' screen")
+            await pilot.pause()  # its first paint
         app.save_screenshot(filename=target.name, path=str(directory))
         await app.stop_feed()
     return target

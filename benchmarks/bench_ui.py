@@ -74,8 +74,8 @@ async def _measure(
             latencies,
             (time.process_time() - cpu0) / elapsed,
             (feed.stats.frames - frames0) / elapsed,
-            rss_mib(),
-            rss_mib() - rss0,
+            rss1 := rss_mib(),
+            rss1 - rss0,
         )
         await app.stop_feed()
     return result
