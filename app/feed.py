@@ -213,12 +213,6 @@ class FeedClient:
         """True while the WebSocket is open."""
         return self.state is ConnectionState.CONNECTED
 
-    @property
-    def token_expires_at(self) -> float | None:
-        """Monotonic expiry of the current access token, if any."""
-        token = self._provider.token if self._provider is not None else None
-        return token.expires_at if token is not None else None
-
     # ------------------------------------------------------------------ commands
 
     def subscribe(self, market: str, channels: Iterable[str] = DEFAULT_CHANNELS) -> None:

@@ -278,15 +278,12 @@ class DepthLadder(CachedStyles):
         strips = self._strips
         return strips[y] if y < len(strips) else Strip.blank(width, self.base_style())
 
-    def _style(self, name: str) -> Style:
-        return self.component_style(name)
-
     def _build(self, width: int, height: int) -> list[Strip]:
         base = self.base_style()
         if not self._combos or self._combos_stale != self._stale:
             self._combos = self._row_styles(base)
             self._combos_stale = self._stale
-        header = base + self._style("depth-ladder--header")
+        header = base + self.component_style("depth-ladder--header")
         n = self.levels_per_side
         rows: list[_Row | None] = [None] * (n - len(self._asks)) + list(reversed(self._asks))
         bid_rows: list[_Row | None] = list(self._bids) + [None] * (n - len(self._bids))
@@ -307,27 +304,21 @@ class DepthLadder(CachedStyles):
             extra += f" · grp {format_scaled(self.group_step_units)}"
         gap = width - len(title) - len(extra) - 1
         title = title + " " * gap + extra if gap >= 1 else title
-        strips = [self._strip([Segment(title, header)], width, base)]
+        strips = [self.line([Segment(title, header)], width, base)]
         strips.extend(self._row_strip(row, cols, width, base) for row in rows)
-        middle_style = base + self._style(
+        middle_style = base + self.component_style(
             "depth-ladder--alert" if self._middle_alert else "depth-ladder--spread"
         )
         if self._stale and not self._middle_alert:
-            middle_style += self._style("depth-ladder--stale")
+            middle_style += self.component_style("depth-ladder--stale")
         lines = self._middle.split("\n")
-        strips.append(self._strip([Segment(f" {lines[0]}", middle_style)], width, middle_style))
+        strips.append(self.line([Segment(f" {lines[0]}", middle_style)], width, middle_style))
         strips.extend(self._row_strip(row, cols, width, base) for row in bid_rows)
         # Further message lines (a failed subscription's code) go under the first.
         for offset, line in enumerate(lines[1:], start=n + 2):
             if offset < len(strips):
-                strips[offset] = self._strip(
-                    [Segment(f" {line}", middle_style)], width, middle_style
-                )
+                strips[offset] = self.line([Segment(f" {line}", middle_style)], width, middle_style)
         return strips
-
-    @staticmethod
-    def _strip(segments: list[Segment], width: int, fill: Style) -> Strip:
-        return Strip(segments).crop_extend(0, width, fill)
 
     def forget_styles(self) -> None:
         """Styles changed: the combined row styles go too."""
@@ -337,16 +328,16 @@ class DepthLadder(CachedStyles):
     def _row_styles(self, base: Style) -> dict[tuple[bool, bool, bool], tuple[Style, Style, Style]]:
         """(text, amount, bar) styles per (is_bid, touch, flash), combined once per build."""
         combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
-        touch = self._style("depth-ladder--touch")
-        flash = self._style("depth-ladder--flash")
-        dim = self._style("depth-ladder--stale") if self._stale else None
+        touch = self.component_style("depth-ladder--touch")
+        flash = self.component_style("depth-ladder--flash")
+        dim = self.component_style("depth-ladder--stale") if self._stale else None
         for is_bid in (True, False):
             side = "depth-ladder--bid" if is_bid else "depth-ladder--ask"
             for at_touch in (True, False):
                 for flashing in (True, False):
-                    text = base + self._style(side)
-                    amount = base + self._style("depth-ladder--amount")
-                    bar = base + self._style(f"{side}-bar")
+                    text = base + self.component_style(side)
+                    amount = base + self.component_style("depth-ladder--amount")
+                    bar = base + self.component_style(f"{side}-bar")
                     if at_touch:
                         text += touch
                         amount += touch
@@ -380,7 +371,7 @@ class DepthLadder(CachedStyles):
             segments.append(Segment(blocks, bar))
             used += len(blocks)  # one cell per block character
         if used > width:
-            return self._strip(segments, width, base)
+            return self.line(segments, width, base)
         if used < width:
             segments.append(Segment(" " * (width - used), base))
         return Strip(segments, width)

@@ -8,8 +8,10 @@ the number of lines changed (the one way such a widget's size can change here).
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -70,3 +72,8 @@ class CachedStyles(Widget):
         if style is None:
             style = self._resolved_styles[name] = self.get_component_rich_style(name, partial=True)
         return style
+
+    @staticmethod
+    def line(segments: list[Segment], width: int, fill: Style) -> Strip:
+        """One line of a Line API widget: ``segments`` cut or padded with ``fill`` to ``width``."""
+        return Strip(segments).crop_extend(0, width, fill)

@@ -53,9 +53,7 @@ class StatusBar(Static):
             text.append(f" {feed.state_detail}")
         text.append(" │ ", style="dim")
         text.append(feed.label or "no endpoint")
-        expires = feed.token_expires_at
-        if expires is None:
-            expires = stats.token_expires_at
+        expires = stats.token_expires_at
         if expires is not None:
             text.append(" │ token ", style="dim")
             left = expires - now

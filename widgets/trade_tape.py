@@ -13,7 +13,6 @@ from statistics import median_low
 from typing import ClassVar, Final
 
 from rich.segment import Segment
-from rich.style import Style
 from textual.strip import Strip
 
 from app.protocol import decimal_places, format_scaled
@@ -124,11 +123,8 @@ class TradeTape(CachedStyles):
         strips = self._strips
         return strips[y] if y < len(strips) else Strip.blank(size[0], self.base_style())
 
-    def _style(self, name: str) -> Style:
-        return self.component_style(name)
-
     def _build(self, width: int, height: int) -> list[Strip]:
-        base = self._base = self.base_style()
+        base = self.base_style()
         trades = self._trades[: max(0, height - 2)]
         price_places = max((decimal_places(t.price) for t in trades), default=0)
         amount_places = max((decimal_places(t.amount) for t in trades), default=0)
@@ -141,9 +137,10 @@ class TradeTape(CachedStyles):
         tw = 12 if width >= core + 13 else 9 if width >= core + 10 else 0
         head = f"{'Time UTC':<{tw}} " if tw else ""
         header = f"{head}{'Price':>{pw}} {'Amount':>{aw}} Sd"
-        strips = [self._line([Segment(header, base + self._style("trade-tape--header"))], width)]
+        header_style = base + self.component_style("trade-tape--header")
+        strips = [self.line([Segment(header, header_style)], width, base)]
         large = self._large_units
-        large_style = self._style("trade-tape--large")
+        large_style = self.component_style("trade-tape--large")
         # Trades stay on the tape tick after tick, shifting down: their lines are cached
         # for as long as the column layout and styles stay the same.
         layout = (width, pw, aw, tw, price_places, amount_places, large, base)
@@ -155,18 +152,19 @@ class TradeTape(CachedStyles):
         for trade, price, amount in zip(trades, prices, amounts, strict=True):
             strip = cache.get(trade)
             if strip is None:
-                style = base + self._style(_SIDE_CLASS[trade.side])
+                style = base + self.component_style(_SIDE_CLASS[trade.side])
                 amount_style = style
                 if large is not None and trade.amount_units >= large:
                     amount_style = style + large_style
                 when = f"{format_ms(trade.executed_ns, short=tw == 9):<{tw}} " if tw else ""
-                strip = self._line(
+                strip = self.line(
                     [
                         Segment(f"{when}{price:>{pw}} ", style),
                         Segment(f"{amount:>{aw}}", amount_style),
                         Segment(f" {SIDE_TEXT[trade.side]}", style),
                     ],
                     width,
+                    base,
                 )
             fresh[trade] = strip
             strips.append(strip)
@@ -174,7 +172,9 @@ class TradeTape(CachedStyles):
         if not trades:
             empty = "no trades yet" if self._count == 0 else ""
             strips.append(
-                self._line([Segment(empty, base + self._style("trade-tape--legend"))], width)
+                self.line(
+                    [Segment(empty, base + self.component_style("trade-tape--legend"))], width, base
+                )
             )
         while len(strips) < height - 1:
             strips.append(Strip.blank(width, base))
@@ -182,9 +182,8 @@ class TradeTape(CachedStyles):
         if self.large_multiple > 0 and width >= len(legend) + 16:
             legend += f" · ▮ ≥{self.large_multiple:g}x median"
         strips.append(
-            self._line([Segment(legend, base + self._style("trade-tape--legend"))], width)
+            self.line(
+                [Segment(legend, base + self.component_style("trade-tape--legend"))], width, base
+            )
         )
         return strips[:height]
-
-    def _line(self, segments: list[Segment], width: int) -> Strip:
-        return Strip(segments).crop_extend(0, width, self._base)
