@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.config import ENVIRONMENTS, ConfigError, load_config
 from app.config import positive_number as _positive
-from app.protocol import CHANNEL_TYPES, HEARTBEAT
+from app.protocol import MARKET_CHANNELS
 from app.recording import RecordingError
 from app.session import Session, SessionOptions
 
@@ -32,7 +32,7 @@ def _markets(text: str) -> list[str]:
 def _channels(text: str) -> tuple[str, ...]:
     channels = tuple(c.strip() for c in text.split(",") if c.strip())
     for ch in channels:
-        if ch not in CHANNEL_TYPES or ch == HEARTBEAT:
+        if ch not in MARKET_CHANNELS:
             raise argparse.ArgumentTypeError(
                 f"unknown channel {ch!r}; use market_data and/or execution_data"
             )

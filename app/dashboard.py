@@ -42,6 +42,7 @@ from app.events import (
     SubscriptionChanged,
 )
 from app.feed import FeedClient
+from app.protocol import SCOPE
 from app.session import Session
 from styles import STYLES_DIR
 from widgets.help_screen import HelpRow, HelpScreen
@@ -511,10 +512,7 @@ class DashboardApp(App[None]):
         if state is ConnectionState.AUTH_FAILED:
             lowered = detail.lower()
             if "403" in detail or "scope" in lowered:
-                fix = (
-                    "The credentials work but lack the scope "
-                    "exchange:read_aggregated_marketdata_stream: ask Paxos to grant it."
-                )
+                fix = f"The credentials work but lack the scope {SCOPE}: ask Paxos to grant it."
             else:
                 fix = (
                     "Check PAXOS_CLIENT_ID and PAXOS_CLIENT_SECRET (or the config file's "

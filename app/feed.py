@@ -26,9 +26,7 @@ import aiohttp
 
 from app.auth import (
     AuthError,
-    BadCredentials,
     Credentials,
-    MissingScope,
     Token,
     TokenProvider,
 )
@@ -48,7 +46,9 @@ from app.protocol import (
     EXECUTION_DATA,
     HEARTBEAT,
     INTERNAL_SERVER_ERROR,
+    MARKET_CHANNELS,
     MARKET_DATA,
+    SCOPE,
     UNKNOWN_CHANNEL_PARAMS_CONFIGURATION,
     BookMessage,
     ChannelKey,
@@ -76,7 +76,7 @@ log = logging.getLogger(__name__)
 _WS = aiohttp.ClientWebSocketResponse[Literal[False]]
 """A client socket that hands text frames over as bytes (``decode_text=False``)."""
 
-DEFAULT_CHANNELS: Final = (MARKET_DATA, EXECUTION_DATA)
+DEFAULT_CHANNELS: Final = MARKET_CHANNELS
 HEARTBEAT_KEY: Final[ChannelKey] = (HEARTBEAT, None)
 
 
@@ -413,9 +413,7 @@ class FeedClient:
         self._set_state(ConnectionState.AUTHENTICATING, "fetching a token")
         try:
             token = await self._provider.get(session)
-        except (BadCredentials, MissingScope) as exc:
-            raise _AuthFinal(str(exc)) from None
-        except AuthError as exc:
+        except AuthError as exc:  # bad credentials, missing scope, a refused request: final
             raise _AuthFinal(str(exc)) from None
         self.stats.token_expires_at = token.expires_at
         return token
@@ -470,8 +468,8 @@ class FeedClient:
                     raise _Drop("the server refused the token (401); retrying") from None
                 if exc.status == 403:
                     raise _AuthFinal(
-                        "the server refused the connection (403): the token lacks the scope "
-                        "exchange:read_aggregated_marketdata_stream"
+                        "the server refused the connection (403): "
+                        f"the token lacks the scope {SCOPE}"
                     ) from None
                 raise _Drop(f"handshake failed ({exc.status})") from None
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
