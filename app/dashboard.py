@@ -91,6 +91,7 @@ COMMANDS: tuple[Command, ...] = (
         for n in range(1, 10)
     ),
 )
+COMMAND_BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}
 
 
 def _bindings() -> list[BindingType]:
@@ -401,13 +402,8 @@ class DashboardApp(App[None]):
         self._update_chrome(now)
 
     def _key_for(self, binding_id: str) -> str:
-        keys = self._keymap.get(binding_id)
-        if keys is None:
-            keys = next(c.keys for c in COMMANDS if c.id == binding_id)
-            display = next(c.key_display for c in COMMANDS if c.id == binding_id)
-            if display:
-                return display
-        return keys.split(",")[0]
+        """The one key to name in a hint (the first, if the keymap gives several)."""
+        return self._display_keys(COMMAND_BY_ID[binding_id]).split(",")[0]
 
     # ------------------------------------------------------------------ repainting
 
