@@ -10,19 +10,20 @@ import signal
 import sys
 
 from app.config import positive_number
-from app.simulator.market import DEFAULT_SPECS
-from app.simulator.server import DEFAULT_MARKETS, SimConfig, Simulator
+from app.protocol import INTERNAL_SERVER_ERROR
+from app.simulator.server import DEFAULT_MARKETS, SimConfig, Simulator, check_markets
 
 
 def _markets(text: str) -> list[str]:
     names = [m.strip().upper() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in DEFAULT_SPECS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown market(s) {', '.join(unknown) or '(none given)'}; "
-            f"the simulator knows {', '.join(DEFAULT_SPECS)}"
-        )
+    try:
+        check_markets(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return names
+
+
+_DEFAULTS = SimConfig()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
-    parser.add_argument("--seed", type=int, default=1, help="seed: same seed, same stream")
+    parser.add_argument(
+        "--seed", type=int, default=_DEFAULTS.seed, help="seed: same seed, same stream"
+    )
     parser.add_argument(
         "--markets",
         type=_markets,
@@ -40,13 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated markets (default {','.join(DEFAULT_MARKETS)})",
     )
     parser.add_argument(
-        "--rate", type=positive_number, default=50.0, help="book updates per second per market"
+        "--rate",
+        type=positive_number,
+        default=_DEFAULTS.rate,
+        help="book updates per second per market",
     )
     parser.add_argument(
-        "--token-ttl", type=positive_number, default=3600.0, help="token lifetime (s)"
+        "--token-ttl", type=positive_number, default=_DEFAULTS.token_ttl, help="token lifetime (s)"
     )
     parser.add_argument(
-        "--heartbeat", type=positive_number, default=1.0, help="heartbeat period (s)"
+        "--heartbeat",
+        type=positive_number,
+        default=_DEFAULTS.heartbeat_interval,
+        help="heartbeat period (s)",
     )
     parser.add_argument("--quirks", action="store_true", help="use every equivalent spelling")
     parser.add_argument("--firehose", action="store_true", help="send as fast as clients read")
@@ -65,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pre-snapshot-updates",
         type=int,
-        default=4,
+        default=_DEFAULTS.pre_snapshot_updates,
         help="UPDATEs a new subscriber gets before its SNAPSHOT",
     )
     parser.add_argument(
@@ -130,7 +139,7 @@ async def _faults(sim: Simulator, args: argparse.Namespace) -> None:
             elif action == "malformed":
                 await sim.send_malformed()
             elif action == "internal error":
-                await sim.send_error("INTERNAL_SERVER_ERROR")
+                await sim.send_error(INTERNAL_SERVER_ERROR)
             elif action == "silent":
                 sim.set_silent(True)
                 await asyncio.sleep(15)

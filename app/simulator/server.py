@@ -71,6 +71,16 @@ def ws_text_frame(payload: bytes) -> bytes:
     return _PACK8(0x81, 127, n) + payload
 
 
+def check_markets(names: list[str]) -> None:
+    """Raise ValueError naming the markets the simulator does not know (and those it does)."""
+    unknown = [m for m in names if m not in DEFAULT_SPECS]
+    if not names or unknown:
+        raise ValueError(
+            f"unknown market(s) {', '.join(unknown) or '(none given)'}; "
+            f"the simulator knows {', '.join(DEFAULT_SPECS)}"
+        )
+
+
 @dataclass
 class SimConfig:
     """How the simulator behaves; every field has a sensible default for ``--demo``."""
@@ -152,12 +162,7 @@ class Simulator:
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config if config is not None else SimConfig()
         names = self.config.markets or list(DEFAULT_MARKETS)
-        unknown = [m for m in names if m not in DEFAULT_SPECS]
-        if unknown:
-            raise ValueError(
-                f"unknown market(s) {', '.join(unknown)}; the simulator knows "
-                + ", ".join(DEFAULT_SPECS)
-            )
+        check_markets(names)
         self.markets: list[str] = list(names)
         self.client_id = self.config.client_id or DEMO_CLIENT_ID
         self.client_secret = self.config.client_secret or secrets.token_urlsafe(18)
