@@ -385,33 +385,33 @@ class Market:
         mid = (self.best_bid + self.best_ask) / 2
         # Buyers lift the ask more often when the fair price is above the mid.
         lean = max(-0.35, min(0.35, (self.fair - mid) / (self.spec.gap_ticks * 4)))
-        buy = rng.random() < 0.5 + lean
-        if buy:
-            price = self.best_ask
-            available = self.asks[price]
+        if rng.random() < 0.5 + lean:  # a buyer takes the ask side's touch
+            price, side, keys, delete, changes = (
+                self.best_ask,
+                self.asks,
+                self._ask_keys,
+                self._del_ask,
+                asks,
+            )
         else:
-            price = self.best_bid
-            available = self.bids[price]
+            price, side, keys, delete, changes = (
+                self.best_bid,
+                self.bids,
+                self._bid_keys,
+                self._del_bid,
+                bids,
+            )
+        available = side[price]
         take = available if rng.random() < 0.4 else max(1, int(available * rng.random()))
         left = available - take
-        if buy:
-            if left:
-                self.asks[price] = left
-            elif len(self._ask_keys) > 1:
-                self._del_ask(price)
-            else:
-                left = self._random_amount()
-                self.asks[price] = left
-            asks.append((price, left))
-        else:
-            if left:
-                self.bids[price] = left
-            elif len(self._bid_keys) > 1:
-                self._del_bid(price)
-            else:
-                left = self._random_amount()
-                self.bids[price] = left
-            bids.append((price, left))
+        if left:
+            side[price] = left
+        elif len(keys) > 1:
+            delete(price)
+        else:  # never empty a side: a fresh quote takes the level's place
+            left = self._random_amount()
+            side[price] = left
+        changes.append((price, left))
         self._now()
         frame = self._execution_frame(price, take)
         if rng.random() < 0.08:
