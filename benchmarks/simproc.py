@@ -17,6 +17,7 @@ from typing import Final
 
 import aiohttp
 
+from app.auth import Credentials, TokenProvider
 from app.protocol import SubscribeRequest, channel, encode
 
 MARKETS: Final = ["BTCUSD", "ETHUSD", "LTCUSD", "BCHUSD"]
@@ -80,17 +81,8 @@ def simulator(*args: str) -> Iterator[tuple[str, str, int]]:
 
 
 async def _token(session: aiohttp.ClientSession, token_url: str) -> str:
-    async with session.post(
-        token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "scope": "exchange:read_aggregated_marketdata_stream",
-        },
-    ) as resp:
-        body = await resp.json()
-        return str(body["access_token"])
+    token = await TokenProvider(token_url, Credentials(CLIENT_ID, CLIENT_SECRET)).get(session)
+    return token.value
 
 
 async def receive_only(
