@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from app.config import ENVIRONMENTS, ConfigError, load_config
+from app.config import ENVIRONMENTS, Config, ConfigError, load_config
 from app.config import positive_number as _positive
 from app.protocol import MARKET_CHANNELS
 from app.recording import RecordingError
@@ -137,7 +137,7 @@ def _stream_parser() -> argparse.ArgumentParser:
 
 def _session(
     args: argparse.Namespace, channels: tuple[str, ...] | None = None
-) -> tuple[Session, object]:
+) -> tuple[Session, Config]:
     config = load_config(args.config)
     options = SessionOptions(
         demo=args.demo,
@@ -224,10 +224,8 @@ def _main_dashboard(argv: list[str]) -> int:
     except (ConfigError, RecordingError) as exc:
         print(f"sordash: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from app.config import Config
     from app.dashboard import DashboardApp
 
-    assert isinstance(config, Config)
     if not _redirect_logs(args.log_file):
         return EXIT_USAGE
     app = DashboardApp(session, config=config)
