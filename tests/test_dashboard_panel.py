@@ -98,6 +98,18 @@ async def test_status_bar_counts_the_token_down_then_says_what_expiry_means() ->
         assert "token expired, renewed on reconnect" in str(bar.render())
 
 
+def two_live_markets(scene: Scene) -> None:
+    scene.live_market("BTCUSD")
+    scene.live_market("ETHUSD", seed=2)
+    scene.connected()
+
+
+def take_btc_best_bid(scene: Scene) -> None:
+    """An UPDATE that deletes BTCUSD's best bid: the ladder's top bid row changes."""
+    bids, _ = book_levels("BTCUSD")
+    scene.ingest(update_frame("BTCUSD", 950, bids=[dict(bids[0], amount="0")]), MONO)
+
+
 def ladder_text(scene: Scene, market: str) -> str:
     ladder = scene.app.views[market].ladder
     return "\n".join(ladder.render_line(y).text for y in range(ladder.size.height))
@@ -107,15 +119,12 @@ async def test_a_hidden_markets_tab_follows_its_state_on_the_next_tick() -> None
     """At 80x24 one market shows; the tabs are the other market's only sign."""
     scene = Scene()
     async with scene.app.run_test(size=(80, 24)) as pilot:
-        scene.live_market("BTCUSD")
-        scene.live_market("ETHUSD", seed=2)
-        scene.connected()
+        two_live_markets(scene)
         await until(lambda: "ETHUSD LIVE" in tabs_text(scene), "ETHUSD's tab LIVE")
         assert not scene.app.views["ETHUSD"].display
         await pilot.pause()  # the feed events of the setup handled (each asks for chrome)
         ticks = scene.app.repaints
-        bids, _ = book_levels("BTCUSD")
-        scene.ingest(update_frame("BTCUSD", 950, bids=[dict(bids[0], amount="0")]), MONO)
+        take_btc_best_bid(scene)
         await until(lambda: scene.app.repaints > ticks, "a tick after the setup's chrome")
         scene.feed.store.reset("ETHUSD")
         # The app's clock is frozen: only the repaint tick can change the tabs now.
@@ -125,9 +134,7 @@ async def test_a_hidden_markets_tab_follows_its_state_on_the_next_tick() -> None
 async def test_a_frozen_display_keeps_its_ladder_when_a_key_moves_the_highlight() -> None:
     scene = Scene()
     async with scene.app.run_test(size=(160, 50)) as pilot:
-        scene.live_market("BTCUSD")
-        scene.live_market("ETHUSD", seed=2)
-        scene.connected()
+        two_live_markets(scene)
         await until(
             lambda: "ETHUSD" in scene.app.views and scene.app.views["ETHUSD"].display,
             "the grid shows both",
@@ -135,9 +142,7 @@ async def test_a_frozen_display_keeps_its_ladder_when_a_key_moves_the_highlight(
         scene.app.repaint_now()
         await pilot.press("p")
         before = ladder_text(scene, "BTCUSD")
-        bids, _ = book_levels("BTCUSD")
-        best = bids[0]
-        scene.ingest(update_frame("BTCUSD", 950, bids=[dict(best, amount="0")]), MONO)
+        take_btc_best_bid(scene)
         await pilot.press("tab")
         await until(lambda: scene.app.current == "ETHUSD", "tab moved the highlight")
         assert ladder_text(scene, "BTCUSD") == before, "frozen, yet repainted"
