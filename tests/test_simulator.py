@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -36,7 +37,9 @@ from app.protocol import (
     UNKNOWN_CHANNEL_PARAMS_CONFIGURATION,
     parse_time,
 )
-from app.simulator import DEFAULT_MARKETS, DEFAULT_SPECS, Simulator
+from app.simulator import DEFAULT_MARKETS, DEFAULT_SPECS, Market, SimConfig, Simulator
+from app.simulator import cli as sim_cli
+from app.simulator.server import CAPTIVE_PORTAL, UNREADABLE_AMOUNT
 from tests.feedkit import running_sim
 
 WAIT = 5.0
@@ -1042,3 +1045,452 @@ async def test_the_command_logs_each_connection_and_subscription() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+# ---------------------------------------------------------------------- reliability faults
+
+
+async def receive_text(
+    ws: aiohttp.ClientWebSocketResponse, done: Callable[[str], bool], what: str
+) -> str:
+    """The first text frame (raw, undecoded) for which ``done`` holds, within ``WAIT``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"timed out waiting for {what}")
+        try:
+            msg = await ws.receive(timeout=remaining)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+        assert msg.type is WSMsgType.TEXT, f"expected a text frame, got {msg.type!r}"
+        if done(msg.data):
+            return str(msg.data)
+
+
+def tick(market: str) -> Decimal:
+    return Decimal(1).scaleb(-DEFAULT_SPECS[market].price_decimals)
+
+
+async def test_garble_tokens_html_answers_a_captive_portal_then_recovers() -> None:
+    async with exchange() as (sim, session):
+        sim.garble_tokens("html", count=2)
+        for _ in range(2):
+            async with session.post(sim.token_url, data=credentials(sim)) as resp:
+                assert resp.status == 200
+                assert resp.content_type == "text/html"
+                assert await resp.text() == CAPTIVE_PORTAL
+        await fetch_token(session, sim)  # the third answer is normal again
+        assert sim.token_requests == 3
+
+
+async def test_token_garble_string_expiry_is_not_a_valid_token() -> None:
+    async with exchange(token_garble="string-expiry") as (sim, session):
+        for _ in range(2):  # no count: every answer, until set back
+            async with session.post(sim.token_url, data=credentials(sim)) as resp:
+                assert resp.status == 200 and resp.content_type == "application/json"
+                body = await resp.json()
+            assert body["expires_in"] == "3600"
+            assert isinstance(body["access_token"], str) and body["access_token"]
+        assert await handshake_status(session, sim.ws_url, bearer(body["access_token"])) == 401
+        sim.garble_tokens(None)
+        token = await fetch_token(session, sim)
+        async with session.ws_connect(sim.ws_url, headers=bearer(token)):
+            pass
+        assert sim.token_requests == 3
+
+
+def test_fault_modes_are_validated() -> None:
+    sim = Simulator(SimConfig(markets=["BTCUSD"]))
+    with pytest.raises(ValueError):
+        sim.garble_tokens("xml")
+    with pytest.raises(ValueError):
+        sim.garble_tokens("html", count=0)
+    with pytest.raises(ValueError):
+        sim.drift_lists("sideways")
+    with pytest.raises(ValueError):
+        sim.set_unreadable("ETHUSD", True)  # not run by this simulator
+    with pytest.raises(ValueError):
+        Simulator(SimConfig(token_garble="xml"))
+    with pytest.raises(ValueError):
+        Simulator(SimConfig(list_drift="sideways"))
+    with pytest.raises(ValueError):
+        Simulator(SimConfig(markets=["BTCUSD"], unreadable_markets=["ETHUSD"]))
+
+
+@pytest.mark.parametrize("how", ["config", "method"])
+async def test_echo_400_puts_the_request_body_and_its_secret_in_detail(how: str) -> None:
+    async with exchange(echo_400=how == "config") as (sim, session):
+        if how == "method":
+            sim.echo_bad_requests(True)
+        form = credentials(sim)
+        async with session.post(sim.token_url, data=form) as resp:
+            body = await resp.json(content_type=None)
+            assert_problem(resp.status, resp.content_type, body, 400)
+        assert body["detail"].startswith("invalid request: ")
+        assert f"client_secret={sim.client_secret}" in body["detail"]
+        assert f"client_id={sim.client_id}" in body["detail"]
+        sim.echo_bad_requests(False)
+        await fetch_token(session, sim)
+        assert sim.token_requests == 2
+
+
+async def test_send_token_error_carries_each_clients_own_token() -> None:
+    async with exchange() as (sim, session):
+        one, two = await fetch_token(session, sim), await fetch_token(session, sim)
+        async with (
+            session.ws_connect(sim.ws_url, headers=bearer(one)) as ws1,
+            session.ws_connect(sim.ws_url, headers=bearer(two)) as ws2,
+        ):
+            for ws in (ws1, ws2):  # both connected and served before the fault
+                await ws.send_str('{"type":"subscription_list"}')
+                await reply(ws)
+            await sim.send_token_error()
+            assert await reply(ws1) == {"type": "error", "error": f"INVALID_TOKEN {one}"}
+            assert await reply(ws2) == {"type": "error", "error": f"INVALID_TOKEN {two}"}
+            assert not ws1.closed and not ws2.closed
+
+
+async def test_send_oversized_is_an_exact_size_update_that_changes_nothing() -> None:
+    size = 3 * 1024 * 1024 + 7  # odd on purpose: the padding must be exact
+    async with exchange(markets=["ETHUSD", "BTCUSD"], rate=0.0) as (sim, session):
+        token = await fetch_token(session, sim)
+        async with (
+            session.ws_connect(sim.ws_url, headers=bearer(token), max_msg_size=0) as subscribed,
+            session.ws_connect(sim.ws_url, headers=bearer(token), max_msg_size=0) as bare,
+        ):
+            await send(subscribed, "subscribe", md("BTCUSD"), md("ETHUSD"))
+            await collect(subscribed, count(MARKET_DATA, "SNAPSHOT", 2), "both SNAPSHOTs")
+            await bare.send_str('{"type":"subscription_list"}')
+            await reply(bare)
+            await sim.send_oversized(size)
+            for ws, market in ((subscribed, "ETHUSD"), (bare, "BTCUSD")):
+                text = await receive_text(ws, lambda t: len(t) > 1 << 20, "the oversized frame")
+                assert len(text) == size == len(text.encode())
+                payload = json.loads(text)["payload"]
+                assert payload["market"] == market and payload["type"] == "UPDATE"
+                assert GO_TIME.fullmatch(payload["time"])
+                assert payload["asks"] == [] and len(payload["bids"]) > 50_000
+                book_bids, _ = exchange_levels(sim, market)
+                lowest = book_bids[-1][0]
+                for level in payload["bids"]:
+                    assert Decimal(level["amount"]) == 0
+                    assert Decimal(level["price"]) == tick(market) < lowest
+            # A deliberately big frame is not a slow client: both are still served.
+            assert sim.slow_drops == 0
+            for ws in (subscribed, bare):
+                await ws.send_str('{"type":"subscription_list"}')
+                assert (await reply(ws))["type"] == "subscription_list"
+
+
+@pytest.mark.slow
+async def test_send_oversized_builds_64_mib_quickly() -> None:
+    size = 64 * 1024 * 1024
+    async with client(markets=["BTCUSD"]) as (sim, _):
+        async with aiohttp.ClientSession() as session:
+            token = await fetch_token(session, sim)
+            async with session.ws_connect(sim.ws_url, headers=bearer(token), max_msg_size=0) as ws:
+                await ws.send_str('{"type":"subscription_list"}')
+                await reply(ws)
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                await sim.send_oversized(size)
+                # A loop over two million levels in Python would take seconds.
+                assert loop.time() - began < 1.5, "building and queueing took too long"
+                text = await receive_text(ws, lambda t: len(t) > 1 << 20, "the 64 MiB frame")
+        assert len(text) == size
+        # The 3 MiB test decodes it all; here, the same shape by string operations (decoding
+        # two million levels would dominate the test).
+        head, _, bids = text.partition('"bids":[')
+        assert json.loads(head + '"bids":[]}}')["payload"]["type"] == "UPDATE"
+        assert bids.endswith('],"asks":[]}}')
+        levels = bids.removesuffix('],"asks":[]}}')
+        assert levels.count('{"price":') > 1_000_000
+        spellings = ('{"price":"0.010","amount":"0"}', '{"price":"0.01","amount":"0"}', ",")
+        for spelling in spellings:  # nothing but these two levels, comma-separated
+            levels = levels.replace(spelling, "")
+        assert levels == ""
+
+
+@pytest.mark.parametrize("how", ["config", "method"])
+async def test_unreadable_snapshots_carry_a_19_digit_amount_off_the_book(how: str) -> None:
+    overrides: dict[str, Any] = {"markets": ["BTCUSD"], "rate": 0.0}
+    if how == "config":
+        overrides["unreadable_markets"] = ["BTCUSD"]
+    async with client(**overrides) as (sim, ws):
+        if how == "method":
+            sim.set_unreadable("BTCUSD", True)
+
+        async def snapshot() -> Json:
+            await send(ws, "subscribe", md("BTCUSD"))
+            frames = await collect(ws, count(MARKET_DATA, "SNAPSHOT"), "the SNAPSHOT")
+            return payloads(frames, MARKET_DATA, "SNAPSHOT")[0]
+
+        async def unsubscribe() -> None:
+            await send(ws, "unsubscribe", md("BTCUSD"))
+            assert (await reply(ws))["channels"][0]["success"] is True
+
+        book_bids, book_asks = sim.book("BTCUSD")
+        for _ in range(2):  # the first SNAPSHOT and a re-subscribe's
+            payload = await snapshot()
+            odd = [lv for lv in payload["asks"] if lv["amount"] == UNREADABLE_AMOUNT]
+            assert len(odd) == 1
+            assert len(UNREADABLE_AMOUNT.partition(".")[2]) == 19
+            price = Decimal(odd[0]["price"])
+            assert price >= Decimal(book_asks[0][0]) + 1000 * tick("BTCUSD")
+            asks = [Decimal(lv["price"]) for lv in payload["asks"]]
+            assert asks == sorted(asks) and len(set(asks)) == len(asks)
+            rest = [(lv["price"], lv["amount"]) for lv in payload["asks"] if lv is not odd[0]]
+            assert rest == book_asks  # the exchange's book has no such level
+            assert [(lv["price"], lv["amount"]) for lv in payload["bids"]] == book_bids
+            assert sim.book("BTCUSD") == (book_bids, book_asks)
+            await unsubscribe()
+        sim.set_unreadable("BTCUSD", False)
+        payload = await snapshot()
+        assert [(lv["price"], lv["amount"]) for lv in payload["asks"]] == book_asks
+
+
+async def test_subscribe_request_frames_are_counted_with_their_times() -> None:
+    async with client() as (sim, ws):
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        await send(ws, "subscribe", HB)
+        await reply(ws)
+        await send(ws, "subscribe", md("BTCUSD"), md("ETHUSD"))
+        await reply(ws)
+        await send(ws, "unsubscribe", HB)
+        await reply(ws)
+        await ws.send_str('{"type":"subscription_list"}')
+        await reply(ws)
+        await ws.send_str('{"type":"subscribe"}')  # a subscribe frame, if a malformed one
+        assert await reply(ws) == {"type": "error", "error": MALFORMED_REQUEST}
+        after = loop.time()
+        assert sim.subscribe_requests == 3
+        assert len(sim.subscribe_times) == 3
+        assert before <= sim.subscribe_times[0] <= sim.subscribe_times[-1] <= after
+        assert sim.subscribe_times == sorted(sim.subscribe_times)
+
+
+async def test_subscribe_times_keep_only_the_newest_10000() -> None:
+    async with client() as (sim, ws):
+        total = 10_005
+        frame = json.dumps({"type": "subscribe", "channels": [HB]})
+        for _ in range(total):
+            await ws.send_str(frame)
+        answers = 0
+        while answers < total:
+            answers += (await reply(ws))["type"] == "subscribe"
+        assert sim.subscribe_requests == total
+        assert len(sim.subscribe_times) == 10_000
+        assert sim.subscribe_times == sorted(sim.subscribe_times)
+
+
+@pytest.mark.parametrize("mode", [None, "omit", "no-params", "extra"])
+async def test_drifting_subscription_lists(mode: str | None) -> None:
+    async with client(rate=400.0) as (sim, ws):
+        sim.drift_lists(mode)
+        await send(ws, "subscribe", md("BTCUSD"), ex("BTCUSD"), HB)
+        await reply(ws)
+        await ws.send_str('{"type":"subscription_list"}')
+        listed = (await reply(ws))["channels"]
+        expected = {
+            None: [md("BTCUSD"), ex("BTCUSD"), HB],
+            "omit": [ex("BTCUSD"), HB],
+            "no-params": [{"type": MARKET_DATA}, {"type": EXECUTION_DATA}, HB],
+            "extra": [md("BTCUSD"), ex("BTCUSD"), HB, md("ETHUSD")],
+        }[mode]
+        assert sorted(listed, key=json.dumps) == sorted(expected, key=json.dumps)
+        # Whatever the list says, the subscriptions are served.
+        await collect(ws, count(MARKET_DATA, "UPDATE", 5), "BTCUSD UPDATEs after the list")
+
+
+async def test_list_drift_extra_adds_nothing_when_every_market_is_subscribed() -> None:
+    async with client(list_drift="extra") as (_, ws):
+        await send(ws, "subscribe", md("BTCUSD"), md("ETHUSD"))
+        await reply(ws)
+        await ws.send_str('{"type":"subscription_list"}')
+        listed = (await reply(ws))["channels"]
+        assert sorted(listed, key=json.dumps) == [md("BTCUSD"), md("ETHUSD")]
+
+
+async def test_unsubscribe_without_params_is_refused_and_counted() -> None:
+    async with client() as (sim, ws):
+        await send(ws, "subscribe", md("BTCUSD"), ex("BTCUSD"), HB)
+        await reply(ws)
+        await send(ws, "unsubscribe", {"type": MARKET_DATA}, {"type": EXECUTION_DATA}, HB)
+        assert await reply(ws) == {
+            "type": "unsubscribe",
+            "channels": [
+                {
+                    "type": MARKET_DATA,
+                    "success": False,
+                    "error": UNKNOWN_CHANNEL_PARAMS_CONFIGURATION,
+                },
+                {
+                    "type": EXECUTION_DATA,
+                    "success": False,
+                    "error": UNKNOWN_CHANNEL_PARAMS_CONFIGURATION,
+                },
+                {**HB, "success": True},
+            ],
+        }
+        assert sim.paramless_unsubscribes == 2
+        await send(ws, "unsubscribe", md("BTCUSD"), md("ZZZUSD"))  # params: not counted
+        await reply(ws)
+        assert sim.paramless_unsubscribes == 2
+
+
+@pytest.mark.parametrize("market", ["BTCUSD", "LTCUSD"])  # LTCUSD: too cheap for the tick grid
+async def test_snapshot_extra_levels_make_a_big_valid_book(market: str) -> None:
+    extra = 50_000
+    async with exchange(markets=[market], rate=0.0, snapshot_extra_levels=extra) as (
+        sim,
+        session,
+    ):
+        token = await fetch_token(session, sim)
+        async with session.ws_connect(sim.ws_url, headers=bearer(token), max_msg_size=0) as ws:
+            await send(ws, "subscribe", md(market))
+            frames = await collect(ws, count(MARKET_DATA, "SNAPSHOT"), "the big SNAPSHOT")
+            payload = payloads(frames, MARKET_DATA, "SNAPSHOT")[0]
+            assert sim.slow_drops == 0
+        book_bids, book_asks = sim.book(market)  # the tracked book: no extra levels
+        for side, book, descending in (
+            (payload["bids"], book_bids, True),
+            (payload["asks"], book_asks, False),
+        ):
+            assert len(side) == len(book) + extra
+            assert [(lv["price"], lv["amount"]) for lv in side[: len(book)]] == book
+            prices = [Decimal(lv["price"]) for lv in side]
+            assert prices == sorted(prices, reverse=descending)
+            assert len(set(prices)) == len(prices) and min(prices) > 0
+            assert all(Decimal(lv["amount"]) > 0 for lv in side)
+
+
+def test_a_100000_level_snapshot_builds_well_under_a_second() -> None:
+    for spec in DEFAULT_SPECS.values():
+        market = Market(spec, 1, time.time_ns)
+        began = time.perf_counter()
+        frame = market.snapshot_frame(extra_levels=50_000)
+        assert time.perf_counter() - began < 0.5, spec.name
+        assert frame.count(b'"price"') == 100_000 + sum(map(len, market.levels()))
+
+
+async def test_flood_levels_pad_the_updates_before_the_snapshot_only() -> None:
+    flood = 1000
+    async with client(markets=["BTCUSD"], rate=400.0, flood_levels=flood) as (sim, ws):
+        await send(ws, "subscribe", md("BTCUSD"))
+        book = RefBook()
+
+        def take(frames: list[Json]) -> None:
+            if frames and frames[-1].get("channel") == MARKET_DATA:
+                book.feed(frames[-1]["payload"])
+
+        def synced(frames: list[Json]) -> bool:
+            take(frames)
+            return book.synced
+
+        frames = await collect(ws, synced, "the SNAPSHOT")
+        early = payloads(frames, MARKET_DATA, "UPDATE")
+        assert early, "no UPDATE before the SNAPSHOT"
+        for update in early:
+            padding = [lv for lv in update["bids"] if Decimal(lv["price"]) < tick("BTCUSD")]
+            assert len(padding) == flood
+            assert {Decimal(lv["amount"]) for lv in padding} == {Decimal(0)}
+            assert len({lv["price"] for lv in padding}) == flood
+        later: list[Json] = []
+
+        def enough(fs: list[Json]) -> bool:
+            take(fs)
+            later[:] = payloads(fs, MARKET_DATA, "UPDATE")
+            return len(later) >= 20
+
+        await collect(ws, enough, "20 live UPDATEs")
+        assert all(len(u["bids"]) + len(u["asks"]) < 20 for u in later), "live UPDATEs padded"
+        # The padding changed nothing: the book built from the frames is the exchange's.
+        sim.pause()
+        target = parse_time(sim.book_time("BTCUSD"))
+
+        def caught_up(fs: list[Json]) -> bool:
+            take(fs)
+            return book.time == target
+
+        if book.time != target:
+            await collect(ws, caught_up, "the frames up to the exchange's book time")
+        assert book.levels() == exchange_levels(sim, "BTCUSD")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+def test_sim_port_out_of_range_is_a_usage_error(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        sim_cli.main(["--port", port])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --port: must be 0-65535: '{port}'" in err
+    assert "Traceback" not in err
+
+
+def test_sim_fault_flags_reach_the_config() -> None:
+    args = sim_cli.build_parser().parse_args(
+        [
+            "--markets",
+            "BTCUSD,ETHUSD",
+            "--garble-token",
+            "string-expiry",
+            "--echo-400",
+            "--unreadable",
+            "ethusd",
+            "--drift-lists",
+            "no-params",
+            "--snapshot-extra-levels",
+            "500",
+            "--flood-levels",
+            "20",
+            "--leak-token-every",
+            "2",
+            "--oversized-every",
+            "3",
+            "--oversized-bytes",
+            "4096",
+        ]
+    )
+    config = sim_cli.config_from_args(args)
+    assert config.token_garble == "string-expiry"
+    assert config.echo_400 is True
+    assert config.unreadable_markets == ["ETHUSD"]
+    assert config.list_drift == "no-params"
+    assert config.snapshot_extra_levels == 500
+    assert config.flood_levels == 20
+    assert (args.leak_token_every, args.oversized_every, args.oversized_bytes) == (2, 3, 4096)
+    defaults = sim_cli.build_parser().parse_args([])
+    assert defaults.oversized_bytes == 32 * 1024 * 1024
+    assert sim_cli.config_from_args(defaults).unreadable_markets == []
+
+
+async def test_sim_fault_loops_leak_tokens_and_send_oversized_frames() -> None:
+    args = sim_cli.build_parser().parse_args(
+        ["--leak-token-every", "0.05", "--oversized-every", "0.05", "--oversized-bytes", "5000"]
+    )
+    async with exchange() as (sim, session):
+        token = await fetch_token(session, sim)
+        async with session.ws_connect(sim.ws_url, headers=bearer(token)) as ws:
+            await ws.send_str('{"type":"subscription_list"}')
+            await reply(ws)
+            faults = asyncio.create_task(sim_cli._faults(sim, args))
+            try:
+                seen: set[str] = set()
+
+                def both(text: str) -> bool:
+                    if len(text) == 5000:
+                        seen.add("oversized")
+                    elif json.loads(text) == {"type": "error", "error": f"INVALID_TOKEN {token}"}:
+                        seen.add("token")
+                    return seen == {"oversized", "token"}
+
+                await receive_text(ws, both, "a leaked token and an oversized frame")
+            finally:
+                faults.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await faults

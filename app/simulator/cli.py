@@ -11,7 +11,16 @@ import sys
 
 from app.config import positive_number
 from app.protocol import INTERNAL_SERVER_ERROR
-from app.simulator.server import DEFAULT_MARKETS, SimConfig, Simulator, check_markets
+from app.simulator.server import (
+    DEFAULT_MARKETS,
+    LIST_DRIFTS,
+    OVERSIZED_BYTES,
+    OVERSIZED_MIN,
+    TOKEN_GARBLES,
+    SimConfig,
+    Simulator,
+    check_markets,
+)
 
 
 def _markets(text: str) -> list[str]:
@@ -23,6 +32,39 @@ def _markets(text: str) -> list[str]:
     return names
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535: {text!r}")
+    return value
+
+
+def _levels(text: str) -> int:
+    """argparse type: a count of levels, zero or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more: {text!r}")
+    return value
+
+
+def _frame_bytes(text: str) -> int:
+    """argparse type: a frame size in bytes, at least :data:`OVERSIZED_MIN`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < OVERSIZED_MIN:
+        raise argparse.ArgumentTypeError(f"must be at least {OVERSIZED_MIN}: {text!r}")
+    return value
+
+
 _DEFAULTS = SimConfig()
 
 
@@ -32,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the embedded Smart Order Routing exchange simulator on its own.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    parser.add_argument("--port", type=_port, default=8765, help="port (0: any free port)")
     parser.add_argument(
         "--seed", type=int, default=_DEFAULTS.seed, help="seed: same seed, same stream"
     )
@@ -122,6 +164,65 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="fault: go silent (no frames, no pongs) for 15 s this often",
     )
+    parser.add_argument(
+        "--garble-token",
+        choices=TOKEN_GARBLES,
+        default=None,
+        help="fault: token endpoint answers 200 with an HTML page or a string expires_in",
+    )
+    parser.add_argument(
+        "--echo-400",
+        action="store_true",
+        help="fault: token endpoint answers 400 echoing the request body (secret included)",
+    )
+    parser.add_argument(
+        "--leak-token-every",
+        type=positive_number,
+        default=None,
+        metavar="SECONDS",
+        help="fault: send each client an error code carrying its own bearer token this often",
+    )
+    parser.add_argument(
+        "--oversized-every",
+        type=positive_number,
+        default=None,
+        metavar="SECONDS",
+        help="fault: send each client an oversized (harmless) UPDATE frame this often",
+    )
+    parser.add_argument(
+        "--oversized-bytes",
+        type=_frame_bytes,
+        default=OVERSIZED_BYTES,
+        metavar="N",
+        help=f"size of --oversized-every frames (default {OVERSIZED_BYTES})",
+    )
+    parser.add_argument(
+        "--unreadable",
+        type=_markets,
+        default=[],
+        metavar="MARKET[,MARKET]",
+        help="fault: these markets' SNAPSHOTs carry a level with a 19-digit fraction",
+    )
+    parser.add_argument(
+        "--drift-lists",
+        choices=LIST_DRIFTS,
+        default=None,
+        help="fault: subscription_list answers omit, strip params from or add channels",
+    )
+    parser.add_argument(
+        "--snapshot-extra-levels",
+        type=_levels,
+        default=_DEFAULTS.snapshot_extra_levels,
+        metavar="N",
+        help="add N levels per side to every SNAPSHOT (big books for benchmarks)",
+    )
+    parser.add_argument(
+        "--flood-levels",
+        type=_levels,
+        default=_DEFAULTS.flood_levels,
+        metavar="N",
+        help="add N zero levels to each UPDATE sent before a SNAPSHOT",
+    )
     return parser
 
 
@@ -144,6 +245,10 @@ async def _faults(sim: Simulator, args: argparse.Namespace) -> None:
                 sim.set_silent(True)
                 await asyncio.sleep(15)
                 sim.set_silent(False)
+            elif action == "leak token":
+                await sim.send_token_error()
+            elif action == "oversized":
+                await sim.send_oversized(args.oversized_bytes)
 
     await asyncio.gather(
         every(args.drop_every, "drop"),
@@ -151,29 +256,40 @@ async def _faults(sim: Simulator, args: argparse.Namespace) -> None:
         every(args.malformed_every, "malformed"),
         every(args.internal_error_every, "internal error"),
         every(args.silent_every, "silent"),
+        every(args.leak_token_every, "leak token"),
+        every(args.oversized_every, "oversized"),
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """The simulator configuration the parsed ``sordash sim`` arguments ask for."""
+    return SimConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        markets=args.markets,
+        rate=args.rate,
+        token_ttl=args.token_ttl,
+        quirks=args.quirks,
+        firehose=args.firehose,
+        steady=args.steady,
+        sub_rate_limit=not args.no_sub_rate_limit,
+        heartbeat_interval=args.heartbeat,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        pre_snapshot_updates=args.pre_snapshot_updates,
+        scope_ok=not args.no_scope,
+        token_garble=args.garble_token,
+        echo_400=args.echo_400,
+        unreadable_markets=args.unreadable,
+        list_drift=args.drift_lists,
+        snapshot_extra_levels=args.snapshot_extra_levels,
+        flood_levels=args.flood_levels,
     )
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    sim = Simulator(
-        SimConfig(
-            host=args.host,
-            port=args.port,
-            seed=args.seed,
-            markets=args.markets,
-            rate=args.rate,
-            token_ttl=args.token_ttl,
-            quirks=args.quirks,
-            firehose=args.firehose,
-            steady=args.steady,
-            sub_rate_limit=not args.no_sub_rate_limit,
-            heartbeat_interval=args.heartbeat,
-            client_id=args.client_id,
-            client_secret=args.client_secret,
-            pre_snapshot_updates=args.pre_snapshot_updates,
-            scope_ok=not args.no_scope,
-        )
-    )
+    sim = Simulator(config_from_args(args))
     await sim.start()
     sim.refuse_handshakes(args.refuse)
     print(f"token URL:      {sim.token_url}", flush=True)
@@ -206,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run until SIGINT/SIGTERM; 0 on a clean stop, 2 on a usage error."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not_run := [m for m in args.unreadable if m not in args.markets]:
+        parser.error(f"argument --unreadable: not among --markets: {','.join(not_run)}")
     # force: `sordash sim` comes through app.cli, which has configured logging already
     # (warnings only); without it every connection and subscription line was lost.
     logging.basicConfig(

@@ -78,6 +78,8 @@ def trimmed(value: int, places: int) -> str:
 
 
 ZERO_SPELLINGS = ("0", "0.0", "0.00000000", "0.000")
+ODD_ASK_TICKS = 1000
+"""How far from the best ask :meth:`Market.snapshot_frame` puts its odd ask level."""
 
 
 class Market:
@@ -259,19 +261,79 @@ class Market:
         )
         return self._prefix + body.encode()
 
-    def snapshot_frame(self) -> bytes:
-        """Encode the whole book as a SNAPSHOT at the time of its newest change."""
+    def snapshot_frame(self, *, extra_levels: int = 0, odd_amount: str | None = None) -> bytes:
+        """Encode the whole book as a SNAPSHOT at the time of its newest change.
+
+        Two additions exist in the frame only, never in the book (:meth:`levels`):
+        ``extra_levels`` more levels per side beyond the deepest ones (valid, distinct prices,
+        non-zero amounts: a big book for benchmarks), and, when ``odd_amount`` is given, one
+        more ask :data:`ODD_ASK_TICKS` ticks from the touch (the first free price there)
+        with that amount text, in its sorted place.
+        """
         pd, ad = self.spec.price_decimals, self.spec.amount_decimals
-        bids = ",".join(
+        bid_items = [
             f'{{"price":"{fixed(p, pd)}","amount":"{trimmed(self.bids[p], ad)}"}}'
             for p in reversed(self._bid_keys)
-        )
-        asks = ",".join(
+        ]
+        ask_items = [
             f'{{"price":"{fixed(p, pd)}","amount":"{trimmed(self.asks[p], ad)}"}}'
             for p in self._ask_keys
-        )
+        ]
+        deepest_ask = self._ask_keys[-1]
+        if odd_amount is not None:
+            price = self.best_ask + ODD_ASK_TICKS
+            while price in self.asks:
+                price += 1
+            level = f'{{"price":"{fixed(price, pd)}","amount":"{odd_amount}"}}'
+            ask_items.insert(bisect.bisect_left(self._ask_keys, price), level)
+            deepest_ask = max(deepest_ask, price)
+        if extra_levels > 0:
+            bid_items.extend(self._far_bids(extra_levels))
+            ask_items.extend(self._far_asks(deepest_ask, extra_levels))
+        bids, asks = ",".join(bid_items), ",".join(ask_items)
         body = f'"type":"SNAPSHOT","time":"{self.time_text}","bids":[{bids}],"asks":[{asks}]}}}}'
         return self._prefix + body.encode()
+
+    def _extra_amounts(self) -> list[str]:
+        ad = self.spec.amount_decimals
+        return [trimmed(a, ad) for a in self._amounts[:97]]
+
+    def _far_bids(self, count: int) -> list[str]:
+        """``count`` bid levels below the deepest bid, descending, all above zero.
+
+        On the tick grid when it has room; a low-priced market gets a finer grid (more
+        decimal places) so that every price stays distinct and positive.
+        """
+        lowest = self._bid_keys[0]
+        places = self.spec.price_decimals
+        while lowest <= count:
+            lowest *= 10
+            places += 1
+        amounts = self._extra_amounts()
+        return [
+            f'{{"price":"{fixed(lowest - k, places)}","amount":"{amounts[k % 97]}"}}'
+            for k in range(1, count + 1)
+        ]
+
+    def _far_asks(self, deepest: int, count: int) -> list[str]:
+        """``count`` ask levels one tick apart beyond ``deepest``, ascending."""
+        pd = self.spec.price_decimals
+        amounts = self._extra_amounts()
+        return [
+            f'{{"price":"{fixed(deepest + k, pd)}","amount":"{amounts[k % 97]}"}}'
+            for k in range(1, count + 1)
+        ]
+
+    def zero_levels(self, count: int) -> bytes:
+        """``count`` comma-separated levels with amount ``"0"`` that match no level of the book.
+
+        Their prices are distinct and all below one tick (finer than the market's grid), so
+        applying them removes nothing.
+        """
+        places = self.spec.price_decimals + len(str(count))
+        return ",".join(
+            [f'{{"price":"{fixed(k, places)}","amount":"0"}}' for k in range(1, count + 1)]
+        ).encode()
 
     def _execution_frame(self, price: int, amount: int) -> bytes:
         """An execution at the time of the market's latest change (``time_text``)."""
