@@ -2,9 +2,11 @@
 
 One request at a time however many callers ask (single flight); the token is cached until
 shortly before ``expires_in`` runs out; the endpoint is never asked more than about once a
-second; 429 honours ``Retry-After``; 401 and 403 are final with distinct messages; network
-errors and 5xx retry with capped backoff. The secret and tokens never appear in a ``repr``,
-a log line, an exception or any output.
+second; 429 honours ``Retry-After``; 401 and 403 are final with distinct messages, and so is
+a 400 that says what is wrong; network errors, 5xx and answers that cannot be read (an HTML
+page from a captive portal, a malformed token response) retry with capped backoff. The secret
+and every token are taught to :mod:`app.redact`, so they never appear in a ``repr``, a log
+line, an exception or any output.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import aiohttp
 import msgspec
 
 from app.protocol import SCOPE
+from app.redact import REDACTOR, redact
 
 log = logging.getLogger(__name__)
 
+UNREADABLE: Final = "token endpoint answered something unreadable"
+"""How a garbled answer is reported: retried, never taken for refused credentials."""
 MIN_REQUEST_INTERVAL: Final = 1.05
 """Seconds between two token requests: the endpoint allows about one per second per IP."""
 
@@ -43,7 +48,7 @@ class AuthError(Exception):
     """The token endpoint refused us for good: the message says what to fix."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.status = status
 
 
@@ -120,6 +125,7 @@ class TokenProvider:
         """Told (why, seconds until the next request) before each retry, so a screen can
         say what it is waiting for instead of only the log."""
         self._credentials = credentials
+        REDACTOR.add_secret(credentials.client_secret)
         self.scope = scope
         self._clock = clock
         self._max_backoff = max_backoff
@@ -183,49 +189,68 @@ class TokenProvider:
                     body = await resp.read()
                     status = resp.status
                     if status == 200:
-                        try:
-                            parsed = msgspec.json.decode(body, type=_TokenResponse)
-                        except msgspec.DecodeError as exc:
-                            raise AuthError(
-                                f"the token endpoint answered 200 without a usable token ({exc})",
-                                status,
-                            ) from None
-                        lifetime = max(float(parsed.expires_in), 0.0)
-                        return Token(parsed.access_token, lifetime, self._clock() + lifetime)
-                    detail = _problem_text(body)
-                    suffix = f" ({detail})" if detail else ""
-                    if status == 401:
-                        raise BadCredentials(
-                            "the token endpoint rejected the client id or secret (401)"
-                            f"{suffix}: check PAXOS_CLIENT_ID / PAXOS_CLIENT_SECRET or the "
-                            "config file",
-                            status,
-                        )
-                    if status == 403:
-                        raise MissingScope(
-                            f"the credentials lack the scope {self.scope!r} (403){suffix}: "
-                            "ask Paxos to grant it to this client",
-                            status,
-                        )
-                    if status == 429:
-                        retry_after = _retry_after(resp.headers.get("Retry-After"))
-                        why = "token endpoint rate-limited us (429)"
-                        log.warning("%s; retrying in %.1fs", why, retry_after or backoff)
-                    elif 400 <= status < 500:
-                        raise AuthError(
-                            f"the token endpoint refused the request ({status}){suffix}", status
-                        )
+                        token = self._token_from(body)
+                        if token is not None:
+                            return token
+                        why = UNREADABLE + " (a 200 without a usable token)"
                     else:
-                        why = f"token endpoint answered {status}"
-                        log.warning("%s; retrying", why)
+                        problem = _problem_text(body)
+                        final = self._refusal(status, problem)
+                        if final is not None:
+                            raise final
+                        if status == 429:
+                            retry_after = _retry_after(resp.headers.get("Retry-After"))
+                            why = "token endpoint rate-limited us (429)"
+                        elif 400 <= status < 500:
+                            why = f"{UNREADABLE} ({status} without a problem document)"
+                        else:
+                            why = f"token endpoint answered {status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
                 why = f"token endpoint unreachable ({type(exc).__name__})"
-                log.warning("%s; retrying", why)
             delay = retry_after if retry_after is not None else backoff * random.uniform(0.8, 1.2)
+            log.warning("%s; retrying in %.1fs", why, delay)
             if self._on_retry is not None:
                 self._on_retry(why, delay)
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, self._max_backoff)
+
+    def _token_from(self, body: bytes) -> Token | None:
+        """The token in a 200's body, or None when the body is not a usable token response
+        (an HTML page from a proxy or captive portal, ``expires_in`` as a string, no token):
+        that is the endpoint's fault or the network's, not the credentials'."""
+        try:
+            parsed = msgspec.json.decode(body, type=_TokenResponse)
+        except msgspec.DecodeError:
+            return None
+        lifetime = float(parsed.expires_in)
+        if not parsed.access_token or not lifetime > 0 or lifetime == float("inf"):
+            return None
+        REDACTOR.add_token(parsed.access_token)
+        return Token(parsed.access_token, lifetime, self._clock() + lifetime)
+
+    def _refusal(self, status: int, problem: str) -> AuthError | None:
+        """The final error for a refusal the user must fix, or None for one to retry.
+
+        401 and 403 are final whatever the body; a 400 only when the endpoint says what is
+        wrong (a problem document or an OAuth error): a bare 400 from a proxy is retried.
+        ``problem`` is redacted: an endpoint that echoes the request body echoes the secret.
+        """
+        suffix = f" ({redact(problem)})" if problem else ""
+        if status == 401:
+            return BadCredentials(
+                f"the token endpoint rejected the client id or secret (401){suffix}: check "
+                "PAXOS_CLIENT_ID / PAXOS_CLIENT_SECRET or the config file",
+                status,
+            )
+        if status == 403:
+            return MissingScope(
+                f"the credentials lack the scope {self.scope!r} (403){suffix}: "
+                "ask Paxos to grant it to this client",
+                status,
+            )
+        if status == 400 and problem:
+            return AuthError(f"the token endpoint refused the request (400){suffix}", status)
+        return None
 
     async def _pace(self) -> None:
         now = self._clock()

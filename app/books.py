@@ -31,6 +31,11 @@ from app.protocol import (
 )
 
 DEFAULT_BUFFER_LIMIT: Final = 10_000
+"""UPDATEs a book buffers before its SNAPSHOT, at most."""
+DEFAULT_BUFFER_LEVELS: Final = 100_000
+"""Levels those UPDATEs may carry in all, at most: a buffered level costs about 180 bytes,
+so one market's buffer stays under about 20 MiB however large the UPDATEs are (9,000
+UPDATEs of 250 levels, 2.25 million levels, took 405 MiB before this bound)."""
 
 
 class BookLevel(NamedTuple):
@@ -155,11 +160,19 @@ class BookState(enum.Enum):
 class Book:
     """One market's order book with its reconciliation state and derived figures."""
 
-    def __init__(self, market: str, buffer_limit: int = DEFAULT_BUFFER_LIMIT) -> None:
+    def __init__(
+        self,
+        market: str,
+        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+        buffer_levels: int = DEFAULT_BUFFER_LEVELS,
+    ) -> None:
         self.market = market
         self.bids = BookSide(is_bid=True)
         self.asks = BookSide(is_bid=False)
         self.buffer_limit = buffer_limit
+        self.buffer_levels = buffer_levels
+        """Levels the buffered UPDATEs may hold in all (see :data:`DEFAULT_BUFFER_LEVELS`)."""
+        self._buffered_levels = 0
         self.synced = False
         """True once a SNAPSHOT has been applied since the last reset."""
         self.stale = False
@@ -213,6 +226,7 @@ class Book:
         self.resync_reason = ""
         self.updates_dropped += len(self._buffer)  # buffered for a sync that is abandoned
         self._buffer.clear()
+        self._buffered_levels = 0
 
     # ------------------------------------------------------------------ applying
 
@@ -236,20 +250,29 @@ class Book:
                 if self.resync_reason:
                     self.updates_dropped += 1
                     return False
-                if len(self._buffer) >= self.buffer_limit:
+                levels = self._buffered_levels + len(msg.bids) + len(msg.asks)
+                if len(self._buffer) >= self.buffer_limit or levels > self.buffer_levels:
                     self.resync_reason = (
                         f"more than {self.buffer_limit} updates arrived before the snapshot"
+                        if len(self._buffer) >= self.buffer_limit
+                        else f"the updates before the snapshot held more than "
+                        f"{self.buffer_levels} levels"
                     )
                     self.updates_dropped += len(self._buffer) + 1
                     self._buffer.clear()
+                    self._buffered_levels = 0
                     return False
                 self._buffer.append((t, msg))
+                self._buffered_levels = levels
                 self.updates_buffered += 1
                 return False
             self._apply_update(msg)
             return True
-        except (DecimalFormatError, TimeFormatError) as exc:
-            # A level we cannot read leaves the book unknowable at that price: say so.
+        except DecimalFormatError:
+            # A level we cannot hold leaves the book unknowable at that price: say which.
+            self._fail(f"unreadable {msg.type}: {unreadable_level(msg)}")
+            return True
+        except TimeFormatError as exc:
             self._fail(f"unreadable {msg.type}: {exc}")
             return True
 
@@ -273,12 +296,13 @@ class Book:
         self.has_data = True
         self.snapshots += 1
         buffered, self._buffer = self._buffer, []
+        self._buffered_levels = 0
         for bt, update in buffered:
             if bt > t:
                 try:
                     self._apply_update(update)
-                except DecimalFormatError as exc:
-                    self._fail(f"unreadable buffered UPDATE: {exc}")
+                except DecimalFormatError:
+                    self._fail(f"unreadable buffered UPDATE: {unreadable_level(update)}")
             else:
                 self.updates_dropped += 1
 
@@ -364,6 +388,22 @@ class Book:
         return None if total == 0 else (bid_total - ask_total) / total
 
 
+def unreadable_level(msg: BookMessage) -> str:
+    """Which level of ``msg`` cannot be held exactly, and why, in words a trader can check
+    against the exchange (side, price, the text as sent). Only called on the error path."""
+    for side, levels in (("bid", msg.bids), ("ask", msg.asks)):
+        for level in levels:
+            for field_name, text in (("price", level.price), ("amount", level.amount)):
+                try:
+                    to_scaled(text)
+                except DecimalFormatError as exc:
+                    where = f"{msg.market} {side} at price {level.price!r}"
+                    if field_name == "price":
+                        where = f"{msg.market} {side} price {level.price!r}"
+                    return f"{where}: {field_name} {exc}"
+    return f"{msg.market}: a level could not be read"
+
+
 def cumulative(levels: Sequence[BookLevel]) -> list[int]:
     """Running total of amounts (10**-18 units) down a side, best level first."""
     out: list[int] = []
@@ -403,9 +443,12 @@ def group_levels(
 class BookStore:
     """Every market's book; the feed applies messages, the screen reads books and ``dirty``."""
 
-    def __init__(self, buffer_limit: int = DEFAULT_BUFFER_LIMIT) -> None:
+    def __init__(
+        self, buffer_limit: int = DEFAULT_BUFFER_LIMIT, buffer_levels: int = DEFAULT_BUFFER_LEVELS
+    ) -> None:
         self.books: dict[str, Book] = {}
         self.buffer_limit = buffer_limit
+        self.buffer_levels = buffer_levels
         self.dirty: set[str] = set()
         """Markets changed since the reader last cleared this set."""
 
@@ -420,14 +463,14 @@ class BookStore:
         """The book for ``market``, created (syncing) on first use."""
         book = self.books.get(market)
         if book is None:
-            book = self.books[market] = Book(market, self.buffer_limit)
+            book = self.books[market] = Book(market, self.buffer_limit, self.buffer_levels)
         return book
 
     def apply(self, msg: BookMessage) -> Book:
         """Apply one ``market_data`` message to its market's book and mark it dirty."""
         book = self.books.get(msg.market)
         if book is None:
-            book = self.books[msg.market] = Book(msg.market, self.buffer_limit)
+            book = self.book(msg.market)
         book.apply(msg)
         self.dirty.add(msg.market)
         return book

@@ -12,10 +12,19 @@ import logging
 import sys
 from pathlib import Path
 
-from app.config import ENVIRONMENTS, Config, ConfigError, load_config
+from app.config import (
+    ENVIRONMENTS,
+    HTTP_SCHEMES,
+    WS_SCHEMES,
+    Config,
+    ConfigError,
+    load_config,
+    url_problem,
+)
 from app.config import positive_number as _positive
 from app.protocol import MARKET_CHANNELS
 from app.recording import RecordingError
+from app.redact import RedactingFormatter, redact, redact_handlers
 from app.session import Session, SessionOptions
 
 EXIT_USAGE = 2
@@ -27,6 +36,20 @@ def _markets(text: str) -> list[str]:
         if not (market.isascii() and market.isalnum() and 3 <= len(market) <= 12):
             raise argparse.ArgumentTypeError(f"not a market name: {market!r}")
     return markets
+
+
+def _ws_url(text: str) -> str:
+    problem = url_problem(text, WS_SCHEMES)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _token_url(text: str) -> str:
+    problem = url_problem(text, HTTP_SCHEMES)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _channels(text: str) -> tuple[str, ...]:
@@ -49,8 +72,8 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
         choices=sorted(ENVIRONMENTS),
         help="Paxos environment (default: sandbox, or the config's env)",
     )
-    parser.add_argument("--ws-url", help="WebSocket URL (overrides --env)")
-    parser.add_argument("--token-url", help="OAuth2 token URL (overrides --env)")
+    parser.add_argument("--ws-url", type=_ws_url, help="WebSocket URL (overrides --env)")
+    parser.add_argument("--token-url", type=_token_url, help="OAuth2 token URL (overrides --env)")
     parser.add_argument(
         "--markets",
         type=_markets,
@@ -83,8 +106,9 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="write warnings and errors to FILE (without it the dashboard keeps them off "
-        "its screen and the stream prints them on stderr)",
+        help="log every state change, reconnect, server error, unreadable frame and resync "
+        "to FILE (without it the dashboard keeps warnings off its screen and the stream "
+        "prints them on stderr); secrets are redacted",
     )
     parser.add_argument(
         "--replay-speed",
@@ -159,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sordash`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    redact_handlers()
     if args_list[:1] == ["sim"]:
         from app.simulator.cli import main as sim_main
 
@@ -176,7 +201,7 @@ def _main_stream(argv: list[str]) -> int:
     try:
         session, _ = _session(args, args.channels)
     except (ConfigError, RecordingError) as exc:
-        print(f"sordash: {exc}", file=sys.stderr)
+        print(redact(f"sordash: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     if args.log_file is not None and not _redirect_logs(args.log_file):
         return EXIT_USAGE
@@ -199,12 +224,14 @@ def logs_off_the_screen(log_file: Path | None) -> None:
         handler = logging.NullHandler()
     else:
         handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    # A log file gets every state change and resync (INFO); aiohttp's own chatter stays out.
+    root.setLevel(logging.INFO if log_file is not None else logging.WARNING)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
 
 
 def _redirect_logs(log_file: Path | None) -> bool:
@@ -222,7 +249,7 @@ def _main_dashboard(argv: list[str]) -> int:
     try:
         session, config = _session(args)
     except (ConfigError, RecordingError) as exc:
-        print(f"sordash: {exc}", file=sys.stderr)
+        print(redact(f"sordash: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     from app.dashboard import DashboardApp
 

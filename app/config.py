@@ -28,6 +28,7 @@ import os
 import stat
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -132,6 +133,13 @@ def load_config(path: Path | None = None) -> Config:
         )
     if config.dashboard.refresh_hz <= 0 or config.dashboard.depth <= 0:
         raise ConfigError(f"config file {target}: refresh_hz and depth must be positive")
+    for name, value, schemes in (
+        ("ws_url", config.ws_url, WS_SCHEMES),
+        ("token_url", config.token_url, HTTP_SCHEMES),
+    ):
+        problem = None if value is None else url_problem(value, schemes)
+        if problem is not None:
+            raise ConfigError(f"config file {target}: {name}: {problem}")
     config.path = str(target)
     return config
 
@@ -153,6 +161,32 @@ def endpoints_for(config: Config, env: str | None = None) -> tuple[str, str]:
         raise ConfigError(f"unknown environment {name!r}; use one of {', '.join(ENVIRONMENTS)}")
     token_url, ws_url = ENVIRONMENTS[name]
     return (config.token_url or token_url, config.ws_url or ws_url)
+
+
+WS_SCHEMES: Final = ("ws", "wss")
+HTTP_SCHEMES: Final = ("http", "https")
+
+
+def url_problem(text: str, schemes: tuple[str, ...]) -> str | None:
+    """What is wrong with ``text`` as a URL of one of ``schemes`` (None: nothing).
+
+    Caught up front so that a typo is a usage error, not a connection retried forever.
+    """
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            return f"the port in {text!r} is not a number from 1 to 65535"
+        return f"not a valid URL: {text!r} ({exc})"
+    expected = " or ".join(f"{s}://" for s in schemes)
+    if parts.scheme not in schemes:
+        return f"not a {expected} URL: {text!r}"
+    if not parts.hostname:
+        return f"no host in {text!r} (expected {schemes[0]}://HOST[:PORT]/...)"
+    if port == 0:
+        return f"port 0 in {text!r}: name the server's port"
+    return None
 
 
 def positive_number(text: str) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from app.config import Config
 from app.events import (
@@ -43,6 +44,7 @@ from app.events import (
 )
 from app.feed import FeedClient
 from app.protocol import SCOPE
+from app.redact import redact
 from app.session import Session
 from styles import STYLES_DIR
 from widgets.help_screen import HelpRow, HelpScreen
@@ -51,6 +53,8 @@ from widgets.market_view import MarketView, market_badge
 from widgets.quiet import update_static
 from widgets.status_bar import StatusBar
 from widgets.subscribe_dialog import SubscribeChoice, SubscribeDialog
+
+log = logging.getLogger(__name__)
 
 GRID_MIN_SIZE = (120, 36)
 """The smallest terminal (columns, rows) on which several markets are shown at once."""
@@ -125,8 +129,16 @@ class DashboardScreen(Screen[None]):
             yield Static(id="empty")
         yield Footer()
 
-    async def on_mount(self) -> None:
-        """Once the frame exists, the app fills it with the markets already subscribed."""
+    def on_mount(self) -> None:
+        """Once the frame exists, the app fills it with the markets already subscribed.
+
+        After the first refresh: while this handler runs the screen is not mounted yet,
+        and a dashboard that waited for a feed event to show its markets showed none at
+        all when the feed never connected (offline, refused credentials).
+        """
+        self.call_after_refresh(self._show_markets)
+
+    async def _show_markets(self) -> None:
         app = self.app
         if isinstance(app, DashboardApp):
             await app.sync_markets()
@@ -195,6 +207,8 @@ class DashboardApp(App[None]):
         """The token endpoint failed and the feed is waiting to ask it again."""
         self._syncing_views = False
         self._sync_again = False
+        self.feed_failure = ""
+        """Why the feed worker stopped with an error ("" while it runs or ended cleanly)."""
 
     def _going(self) -> bool:
         """True before the dashboard is mounted and once the app or screen is closing."""
@@ -239,6 +253,20 @@ class DashboardApp(App[None]):
             await self.session.run()
         else:
             await self.feed.run()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A feed that stopped on an error (a bad replay file, a bug) says so on screen and
+        in the log, instead of leaving the last state it reported (CONNECTED) up."""
+        worker = event.worker
+        if worker is not self._feed_worker or event.state is not WorkerState.ERROR:
+            return
+        error = worker.error
+        text = redact(f"{error}" if error is not None else "unknown error")
+        log.error("the feed stopped: %s", text, exc_info=error)
+        self.feed_failure = text
+        if self.feed.state is not ConnectionState.FAILED:
+            self.feed.set_connection_state(ConnectionState.FAILED, text)
+        self._next_clock_update = 0.0
 
     async def stop_feed(self, limit: float = 2.0) -> None:
         """Stop the feed cleanly (closing the socket and any simulator), then the worker."""
@@ -532,9 +560,20 @@ class DashboardApp(App[None]):
                 True,
             )
         if state is ConnectionState.AUTHENTICATING and self._retrying_token:
+            wait = self._retry_at - self.clock()
+            when = f"next in {wait:.0f}s" if wait >= 1 else "asking again now"
             return (
-                f"No access token yet: {detail}. Books are STALE until the connection is back.",
+                f"No access token yet: {detail}. Attempt {feed.token_retries} failed, {when} "
+                f"({self._key_for('reconnect')} tries now). Books stay STALE until the "
+                "connection is back.",
                 True,
+            )
+        if state is ConnectionState.FAILED:
+            return (
+                f"The feed stopped: {detail}. Nothing on screen is current. "
+                f"{self._key_for('reconnect')} starts it again; the log file (--log-file) has "
+                "the details.",
+                False,
             )
         return "", False
 
@@ -569,7 +608,13 @@ class DashboardApp(App[None]):
             self.feed.resync(self.current, "requested from the keyboard")
 
     def action_reconnect(self) -> None:
-        """Drop the connection and connect afresh (also retries after an auth failure)."""
+        """Drop the connection and connect afresh (also retries after an auth failure, and
+        starts a feed that stopped on an error again)."""
+        worker = self._feed_worker
+        if self.start_feed and worker is not None and worker.state is WorkerState.ERROR:
+            self.feed_failure = ""
+            self._feed_worker = self.run_feed()
+            return
         self.feed.reconnect()
 
     def action_next_market(self) -> None:

@@ -32,6 +32,8 @@ class ConnectionState(enum.Enum):
     """Credentials refused (401) or scope missing (403): final until the user acts."""
     STOPPED = "stopped"
     """Shut down on purpose."""
+    FAILED = "feed failed"
+    """The feed stopped on an unexpected error (a bug): the detail names it."""
 
 
 class SubState(enum.Enum):
@@ -54,7 +56,11 @@ class Subscription:
     key: ChannelKey
     state: SubState = SubState.PENDING
     error: str | None = None
-    """The server's error code when FAILED (shown as-is, known or not)."""
+    """The server's error code when FAILED (shown as-is, known or not), or why the client
+    gave up on the channel (``given_up``)."""
+    given_up: bool = False
+    """FAILED by the client, not the server: the book kept needing resyncs (see
+    :data:`app.feed.RESYNC_ATTEMPTS`); ``error`` says why."""
     messages: int = 0
     """Data frames received on this channel since it was subscribed."""
     last_message_at: float | None = None
@@ -88,6 +94,8 @@ class FeedStats:
     decode_errors: int = 0
     """Frames that were not JSON or of an unknown shape."""
     reconnects: int = 0
+    subscribe_requests: int = 0
+    """Subscribe requests sent (at most one a second, whatever the server does)."""
     frames_per_s: float = 0.0
     bytes_per_s: float = 0.0
     clock_offset_ns: int | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -69,9 +70,30 @@ from app.protocol import (
     encode,
     parse_time,
 )
+from app.redact import redact
 from app.tape import TradeTape
 
 log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
+"""The largest frame accepted. A 100,000-level SNAPSHOT is about 5 MB; anything past this
+is refused before it is buffered (aiohttp checks the declared length), the connection is
+closed with 1009 and made again, so one frame can never take the process's memory."""
+SUBSCRIBE_INTERVAL: Final = 1.0
+"""Seconds between two subscribe requests, whatever happens: the API allows about one
+subscription per second per IP. Requests that come due together go out as one."""
+RESYNC_ATTEMPTS: Final = 5
+"""Resyncs of one book in a row (each backing off) before it is shown FAILED."""
+RESYNC_BACKOFF: Final = (1.0, 30.0)
+"""First and longest wait before a repeated resync of one book (doubling, jittered)."""
+RESYNC_FORGIVEN_AFTER: Final = 60.0
+"""A book that needed no resync for this long starts counting its attempts afresh."""
+DRIFT_REPAIRS: Final = 3
+"""Repairs of one channel that ``subscription_list`` keeps leaving out while its data flows:
+after these the list is reported as wrong and the channel is left alone."""
+BAD_FRAMES_REPORTED: Final = 5
+"""Unreadable frames reported (event and log line) one by one per minute; past this, one
+summary a minute with the count."""
 
 _WS = aiohttp.ClientWebSocketResponse[Literal[False]]
 """A client socket that hands text frames over as bytes (``decode_text=False``)."""
@@ -144,15 +166,32 @@ class FeedClient:
         self._ws: _WS | None = None
         self._stopping = False
         self._wake = asyncio.Event()
+        self.subscribe_interval = SUBSCRIBE_INTERVAL
+        self.resync_backoff = RESYNC_BACKOFF
+        """First and longest wait before a repeated resync of one book."""
+        self._next_subscribe_at = 0.0
+        """Loop time before which no subscribe request may go out (across connections:
+        the limit is the IP's, not the socket's)."""
+        self._outbox: _Outbox | None = None
         self._pending_subscribes: deque[list[ChannelKey]] = deque()
         self._pending_unsubscribes: deque[list[ChannelKey]] = deque()
         self._resyncing: set[ChannelKey] = set()
+        self._resync_timers: dict[str, asyncio.TimerHandle] = {}
+        self._resync_attempts: dict[str, tuple[int, float]] = {}
+        """Market -> (resyncs in a row, loop time of the last one)."""
+        self._drift_repairs: dict[ChannelKey, int] = {}
+        self._extras_asked: set[ChannelKey] = set()
+        """Channels we asked the server to drop on this connection (asked once only)."""
         self._drift_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._bad_frames = _Throttle(BAD_FRAMES_REPORTED, 60.0)
         self._drop_reason = ""
         self._reconnect_now = False
         """The user asked to reconnect: the next attempt goes at once, without backoff."""
         self.attempts = 0
         """Consecutive failed connection attempts (reset after a healthy period)."""
+        self.token_retries = 0
+        """Failed token requests since the last token (the endpoint down, garbled, 429)."""
         self._handlers: dict[type, Callable[[object], None]] = {
             BookMessage: self._on_book,  # type: ignore[dict-item]
             Execution: self._on_execution,  # type: ignore[dict-item]
@@ -163,6 +202,8 @@ class FeedClient:
             ErrorMessage: self._on_error,  # type: ignore[dict-item]
             Unrecognized: self._on_unrecognized,  # type: ignore[dict-item]
         }
+        self.internal_errors = 0
+        """Frames whose handling raised (a bug of ours): counted, logged, never fatal."""
         if heartbeat_channel:
             self.subscriptions[HEARTBEAT_KEY] = Subscription(HEARTBEAT_KEY)
 
@@ -176,6 +217,7 @@ class FeedClient:
         self._listeners.append(callback)
 
     def _emit(self, event: FeedEvent) -> None:
+        event = _redacted(event)
         for callback in list(self._listeners):
             try:
                 callback(event)
@@ -195,6 +237,12 @@ class FeedClient:
     def _set_state(
         self, state: ConnectionState, detail: str = "", retry_in: float | None = None
     ) -> None:
+        detail = redact(detail)
+        if state is not self.state or detail != self.state_detail:
+            level = logging.WARNING if state in _ALARMING else logging.INFO
+            log.log(
+                level, "%s: connection %s%s", self.label, state.value, f": {detail}" * bool(detail)
+            )
         self.state = state
         self.state_detail = detail
         self._emit(ConnectionChanged(state, detail, retry_in))
@@ -237,6 +285,8 @@ class FeedClient:
 
     def unsubscribe(self, market: str) -> None:
         """Remove a market from the intended set; its channels go once the server confirms."""
+        self._cancel_resync(market)
+        self._resync_attempts.pop(market, None)
         keys = [key for key in self.subscriptions if key[1] == market]
         if not self.connected:
             for key in keys:
@@ -245,34 +295,115 @@ class FeedClient:
         to_send: list[ChannelKey] = []
         for key in keys:
             sub = self.subscriptions[key]
-            if sub.state is SubState.FAILED:
-                self._remove(key)  # the server never had it
+            if sub.state is SubState.FAILED and key not in self._resyncing:
+                self._remove(key)  # the server never had it, or we already let it go
                 continue
             sub.state = SubState.UNSUBSCRIBING
             self._changed(key)
             to_send.append(key)
         if to_send:
-            self._pending_unsubscribes.append(to_send)
-            self._send(UnsubscribeRequest([channel_from_key(k) for k in to_send]))
+            self._send_unsubscribe(to_send)
             # The server may not answer an unsubscribe (protocol.md §7): the list settles it.
-            self._send(SubscriptionListRequest())
+            self._send_list()
 
     def resync(self, market: str, reason: str = "requested") -> None:
-        """Ask for a fresh SNAPSHOT: the book stays visible, marked stale, until it lands."""
+        """Ask for a fresh SNAPSHOT now (the user asked): the book stays visible, marked
+        stale, until it lands. Starts the count of attempts afresh."""
+        self._resync_attempts.pop(market, None)
+        self._cancel_resync(market)
+        sub = self.subscriptions.get((MARKET_DATA, market))
+        if sub is not None and sub.given_up:
+            sub.state = SubState.PENDING  # the user retries a book we had given up on
+            sub.error = None
+            sub.given_up = False
+            self._changed(sub.key)
+        self._resync(market, reason)
+
+    def _resync(self, market: str, reason: str) -> None:
         key: ChannelKey = (MARKET_DATA, market)
         sub = self.subscriptions.get(key)
         if sub is None or key in self._resyncing:
             return
+        self._cancel_resync(market)
         self.store.reset(market)
+        log.warning("%s: resync %s: %s", self.label, market, reason)
         self._emit(BookResynced(market, reason))
         if not self.connected:
+            sub.state = SubState.PENDING
+            self._changed(key)
             return  # the reconnect will subscribe afresh anyway
-        self._resyncing.add(key)
-        sub.state = SubState.PENDING
+        self._resubscribe([key])
+
+    def _resubscribe(self, keys: list[ChannelKey]) -> None:
+        """Unsubscribe then subscribe again, in this order on the wire (one outbound queue):
+        the only request that surely yields a fresh SNAPSHOT, whether or not the server
+        still had the channel (a repeated subscribe of an active channel yields none)."""
+        for key in keys:
+            self._resyncing.add(key)
+            self.subscriptions[key].state = SubState.PENDING
+            self._changed(key)
+        self._send_unsubscribe(keys)
+        self._send_subscribe(keys)
+
+    def _book_needs_resync(self, market: str, reason: str) -> None:
+        """A book cannot be trusted any more (an unreadable level, a buffer overflow): resync
+        it, backing off when it keeps happening, and give up after :data:`RESYNC_ATTEMPTS`
+        with the market FAILED and the reason shown. A persistent problem (a level this
+        client cannot hold, a server that sends it in every snapshot) must not become a
+        resubscribe storm."""
+        if market in self._resync_timers:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        attempts, last = self._resync_attempts.get(market, (0, now))
+        if now - last > RESYNC_FORGIVEN_AFTER:
+            attempts = 0
+        attempts += 1
+        self._resync_attempts[market] = (attempts, now)
+        if attempts > RESYNC_ATTEMPTS:
+            self._give_up(market, reason, attempts - 1)
+            return
+        first, longest = self.resync_backoff
+        delay = 0.0 if attempts == 1 else min(longest, first * 2 ** (attempts - 2))
+        delay *= random.uniform(0.8, 1.2)
+        when = "now" if delay == 0 else f"in {delay:.1f}s"
+        self.store.reset(market)  # buffer (bounded) from now on; the book shows STALE
+        self._emit(
+            FeedError(
+                f"book needs a new snapshot: {reason}; resync {attempts} of "
+                f"{RESYNC_ATTEMPTS} {when}",
+                market,
+            )
+        )
+        if delay == 0:
+            self._resync(market, reason)
+        else:
+            self._resync_timers[market] = loop.call_later(delay, self._resync_due, market, reason)
+
+    def _resync_due(self, market: str, reason: str) -> None:
+        self._resync_timers.pop(market, None)
+        self._resync(market, reason)
+
+    def _cancel_resync(self, market: str) -> None:
+        timer = self._resync_timers.pop(market, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _give_up(self, market: str, reason: str, attempts: int) -> None:
+        key: ChannelKey = (MARKET_DATA, market)
+        sub = self.subscriptions.get(key)
+        if sub is None:
+            return
+        self._resyncing.discard(key)
+        sub.state = SubState.FAILED
+        sub.given_up = True
+        sub.error = f"gave up after {attempts} resyncs: {reason}"
+        self.store.reset(market)
         self._changed(key)
-        self._pending_unsubscribes.append([key])
-        self._send(UnsubscribeRequest([channel_from_key(key)]))
-        self._send_subscribe([key])
+        log.error("%s: %s: %s", self.label, market, sub.error)
+        self._emit(FeedError(f"{market} book FAILED: {sub.error} (r tries again)", market, None))
+        if self.connected:
+            self._send_unsubscribe([key])  # no more data for a book we cannot show
 
     def reconnect(self) -> None:
         """Drop the connection and connect afresh now (also retries after an auth failure)."""
@@ -283,10 +414,11 @@ class FeedClient:
         self._interrupt_attempt()
         ws = self._ws
         if ws is not None and not ws.closed:
-            asyncio.get_running_loop().create_task(ws.close())
+            self._spawn(ws.close(), "close for reconnect")
 
     async def stop(self) -> None:
-        """Close the connection and make :meth:`run` return."""
+        """Close the connection and make :meth:`run` return (or never start: a stop that
+        comes before :meth:`run` is kept)."""
         self._stopping = True
         self._wake.set()
         self._interrupt_attempt()
@@ -294,26 +426,79 @@ class FeedClient:
         if ws is not None and not ws.closed:
             await ws.close()
 
+    # ------------------------------------------------------------------ tasks
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        """A task the feed owns: referenced until done, its failure logged and shown."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"feed: {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("%s: %s failed", self.label, task.get_name(), exc_info=exc)
+            self._emit(FeedError(f"internal error in {task.get_name()}: {exc!r}"))
+
     # ------------------------------------------------------------------ sending
 
-    def _send(self, request: object) -> None:
-        ws = self._ws
-        if ws is None or ws.closed or not self.connected:
-            return
-        data = encode(request)
-        asyncio.get_running_loop().create_task(self._send_bytes(ws, data))
-
-    @staticmethod
-    async def _send_bytes(ws: _WS, data: bytes) -> None:
-        # A send that fails because the socket just closed is the reader's to report.
-        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
-            await ws.send_str(data.decode())  # requests are JSON text frames
-
     def _send_subscribe(self, keys: list[ChannelKey]) -> None:
-        if not keys or not self.connected:
-            return
-        self._pending_subscribes.append(keys)
-        self._send(SubscribeRequest([channel_from_key(k) for k in keys]))
+        if keys:
+            self._queue(_Request("subscribe", list(keys)))
+
+    def _send_unsubscribe(self, keys: list[ChannelKey]) -> None:
+        # An unsubscribe without params would name no market: never send one.
+        keys = [k for k in keys if k[1] is not None or k[0] == HEARTBEAT]
+        if keys:
+            self._queue(_Request("unsubscribe", keys))
+
+    def _send_list(self) -> None:
+        self._queue(_Request("subscription_list", None))
+
+    def _queue(self, request: _Request) -> None:
+        outbox = self._outbox
+        if outbox is not None and self.connected:
+            outbox.put(request)
+
+    async def _write(self, ws: _WS, outbox: _Outbox) -> None:
+        """The one sender of a connection: requests go out in the order they were made,
+        subscribe requests at most one per :attr:`subscribe_interval` (those that come due
+        together are merged into one request)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            head = await outbox.peek()
+            if head.kind == "subscribe":
+                wait = self._next_subscribe_at - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue  # more may have queued up behind it meanwhile
+                keys = [k for k in outbox.take_subscribes() if self._still_wanted(k)]
+                if not keys:
+                    continue
+                self._next_subscribe_at = loop.time() + self.subscribe_interval
+                self.stats.subscribe_requests += 1
+                self._pending_subscribes.append(keys)
+                request: object = SubscribeRequest([channel_from_key(k) for k in keys])
+            else:
+                outbox.take()
+                if head.kind == "unsubscribe":
+                    assert head.keys is not None
+                    self._pending_unsubscribes.append(head.keys)
+                    request = UnsubscribeRequest([channel_from_key(k) for k in head.keys])
+                else:
+                    request = SubscriptionListRequest()
+            try:
+                await ws.send_str(encode(request).decode())  # requests are JSON text frames
+            except (ConnectionError, RuntimeError, aiohttp.ClientError):
+                return  # the socket just closed: the reader reports it
+
+    def _still_wanted(self, key: ChannelKey) -> bool:
+        sub = self.subscriptions.get(key)
+        return sub is not None and sub.state is SubState.PENDING
 
     # ------------------------------------------------------------------ state changes
 
@@ -340,47 +525,67 @@ class FeedClient:
     # ------------------------------------------------------------------ supervisor
 
     async def run(self) -> None:
-        """Connect and stay connected until :meth:`stop`; never raises for network trouble."""
-        self._stopping = False
+        """Connect and stay connected until :meth:`stop`; never raises for network trouble.
+
+        An unexpected exception (a bug) is logged, shown as FAILED with its message, and
+        raised, so that whoever runs the feed can say so too (the dashboard on screen,
+        ``sordash stream`` with exit 1).
+        """
         if self.ws_url is None:
             raise ValueError("FeedClient.run() needs a ws_url")
-        stats_task = asyncio.get_running_loop().create_task(self._sample_stats())
+        if self._stopping:
+            self._set_state(ConnectionState.STOPPED, "stopped before it started")
+            return
+        stats_task = self._spawn(self._sample_stats(), "stats")
         try:
-            async with aiohttp.ClientSession() as session:
-                if self.credentials is not None and self.token_url is not None:
-                    self._provider = TokenProvider(
-                        self.token_url, self.credentials, on_retry=self._token_retry
-                    )
-                while not self._stopping:
-                    self._wake.clear()
-                    started = self._clock()
-                    try:
-                        await self._interruptible(self._connect_once(session))
-                        reason = self._drop_reason or "connection closed by the server"
-                    except _AuthFinal as exc:
-                        self._set_state(ConnectionState.AUTH_FAILED, str(exc))
-                        await self._wake.wait()  # until reconnect() or stop()
-                        continue
-                    except _Drop as exc:
-                        reason = str(exc)
-                    finally:
-                        self._after_drop()
-                    if self._stopping:
-                        break
-                    if self._clock() - started >= self.healthy_after:
-                        self.attempts = 0
-                    delay = 0.0 if self._reconnect_now else self._backoff()
-                    self._drop_reason = ""
-                    self._reconnect_now = False
-                    self.attempts += 1
-                    self.stats.reconnects += 1
-                    self._set_state(ConnectionState.RECONNECTING, reason, delay)
-                    if delay > 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), delay)
+            await self._supervise()
+        except Exception as exc:
+            log.exception("%s: the feed stopped on an unexpected error", self.label)
+            self._set_state(ConnectionState.FAILED, f"internal error: {exc!r}")
+            raise
         finally:
             stats_task.cancel()
-            self._set_state(ConnectionState.STOPPED, "stopped")
+            for task in list(self._tasks):
+                task.cancel()
+            for timer in self._resync_timers.values():
+                timer.cancel()
+            self._resync_timers.clear()
+            if self.state is not ConnectionState.FAILED:
+                self._set_state(ConnectionState.STOPPED, "stopped")
+
+    async def _supervise(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            if self.credentials is not None and self.token_url is not None:
+                self._provider = TokenProvider(
+                    self.token_url, self.credentials, on_retry=self._token_retry
+                )
+            while not self._stopping:
+                self._wake.clear()
+                started = self._clock()
+                try:
+                    await self._interruptible(self._connect_once(session))
+                    reason = self._drop_reason or "connection closed by the server"
+                except _AuthFinal as exc:
+                    self._set_state(ConnectionState.AUTH_FAILED, str(exc))
+                    await self._wake.wait()  # until reconnect() or stop()
+                    continue
+                except _Drop as exc:
+                    reason = str(exc)
+                finally:
+                    self._after_drop()
+                if self._stopping:
+                    break
+                if self._clock() - started >= self.healthy_after:
+                    self.attempts = 0
+                delay = 0.0 if self._reconnect_now else self._backoff()
+                self._drop_reason = ""
+                self._reconnect_now = False
+                self.attempts += 1
+                self.stats.reconnects += 1
+                self._set_state(ConnectionState.RECONNECTING, reason, delay)
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
 
     def _backoff(self) -> float:
         """Capped exponential backoff with full jitter over its upper half."""
@@ -389,10 +594,15 @@ class FeedClient:
 
     def _after_drop(self) -> None:
         self._ws = None
+        self._outbox = None
         self.store.mark_stale()
         self._pending_subscribes.clear()
         self._pending_unsubscribes.clear()
         self._resyncing.clear()
+        self._extras_asked.clear()
+        for timer in self._resync_timers.values():
+            timer.cancel()  # the new connection subscribes afresh: a new SNAPSHOT anyway
+        self._resync_timers.clear()
         if self._drift_task is not None:
             self._drift_task.cancel()
             self._drift_task = None
@@ -405,7 +615,10 @@ class FeedClient:
                 self._changed(key)
 
     def _token_retry(self, why: str, delay: float) -> None:
-        self._set_state(ConnectionState.AUTHENTICATING, f"{why}; retrying in {delay:.0f}s", delay)
+        # The wait is ``retry_in``: screens count it down; a detail saying "retrying in 36s"
+        # would stay at 36 s for 36 s.
+        self.token_retries += 1
+        self._set_state(ConnectionState.AUTHENTICATING, why, delay)
 
     async def _token(self, session: aiohttp.ClientSession) -> Token | None:
         if self._provider is None:
@@ -415,6 +628,7 @@ class FeedClient:
             token = await self._provider.get(session)
         except AuthError as exc:  # bad credentials, missing scope, a refused request: final
             raise _AuthFinal(str(exc)) from None
+        self.token_retries = 0
         self.stats.token_expires_at = token.expires_at
         return token
 
@@ -452,7 +666,7 @@ class FeedClient:
                     headers=headers,
                     heartbeat=self.ping_interval,
                     compress=0,
-                    max_msg_size=0,
+                    max_msg_size=MAX_FRAME_BYTES,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
                     decode_text=False,
                 )
@@ -481,14 +695,17 @@ class FeedClient:
     async def _serve(self, ws: _WS) -> None:
         now = self._clock()
         self.stats.last_frame_at = now
+        outbox = self._outbox = _Outbox()
         self._set_state(ConnectionState.CONNECTED, self.label)
         intended = [key for key, sub in self.subscriptions.items() if sub.state is SubState.PENDING]
         self._send_subscribe(intended)
-        watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws))
+        watchdog = self._spawn(self._watchdog(ws), "watchdog")
+        writer = self._spawn(self._write(ws, outbox), "writer")
         try:
             await self._read(ws)
         finally:
             watchdog.cancel()
+            writer.cancel()
             if not ws.closed:
                 await ws.close()
         exc = ws.exception()
@@ -509,14 +726,40 @@ class FeedClient:
                 data: bytes = msg.data
                 if recorder is not None:
                     recorder(data)
-                ingest(data)
+                try:
+                    ingest(data)
+                except Exception as exc:  # a bug of ours on one frame must not end the feed
+                    self._internal_error(exc, data)
+            elif msg.type is aiohttp.WSMsgType.ERROR:
+                self._read_failed(msg.data)
+                return
             elif msg.type in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,
                 aiohttp.WSMsgType.CLOSED,
-                aiohttp.WSMsgType.ERROR,
             ):
                 return
+
+    def _read_failed(self, exc: object) -> None:
+        """The socket reader gave up on a frame: a frame too large, or a protocol error."""
+        if (
+            isinstance(exc, aiohttp.WebSocketError)
+            and exc.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+        ):
+            self._drop_reason = (
+                f"the server sent a frame larger than the {MAX_FRAME_BYTES // 2**20} MiB limit "
+                f"({exc}); reconnecting"
+            )
+        else:
+            self._drop_reason = f"connection lost: {exc!r}"
+        self.stats.decode_errors += 1
+        self._emit(FeedError(self._drop_reason))
+
+    def _internal_error(self, exc: Exception, data: bytes) -> None:
+        self.internal_errors += 1
+        if self._bad_frames.allow(self._clock()):
+            log.error("%s: handling a frame failed: %r", self.label, data[:200], exc_info=exc)
+            self._emit(FeedError(f"internal error on a frame: {exc!r} (counted, feed goes on)"))
 
     def ingest(self, data: bytes) -> None:
         """Handle one frame as it arrives: the socket reader, replay and tests all come here."""
@@ -541,7 +784,16 @@ class FeedClient:
 
     async def _sample_stats(self) -> None:
         while True:
-            self.stats.sample(self._clock())
+            now = self._clock()
+            self.stats.sample(now)
+            suppressed = self._bad_frames.roll(now)
+            if suppressed:
+                message = (
+                    f"{suppressed} more unreadable frames in the last minute "
+                    f"({self.stats.decode_errors} in all)"
+                )
+                log.warning("%s: %s", self.label, message)
+                self._emit(FeedError(message))
             await asyncio.sleep(1.0)
 
     # ------------------------------------------------------------------ frame handlers
@@ -555,8 +807,7 @@ class FeedClient:
         sub.last_message_at = self.stats.last_frame_at
         book = self.store.apply(msg)
         if book.resync_reason and key not in self._resyncing:
-            self._emit(FeedError(f"book needs a new snapshot: {book.resync_reason}", msg.market))
-            self.resync(msg.market, book.resync_reason)
+            self._book_needs_resync(msg.market, book.resync_reason)
 
     def _on_execution(self, msg: Execution) -> None:
         sub = self.subscriptions.get((EXECUTION_DATA, msg.market))
@@ -615,7 +866,7 @@ class FeedClient:
                 continue
             if entry.success is False:
                 sub.state = SubState.FAILED
-                sub.error = entry.error or "refused"
+                sub.error = redact(entry.error or "refused")
                 self._changed(key)
                 where = f"{key[0]} {key[1]}" if key[1] else key[0]
                 self._emit(
@@ -642,8 +893,20 @@ class FeedClient:
 
     def _on_subscription_list(self, msg: SubscriptionList) -> None:
         listed = {ch.key for ch in msg.channels}
+        # A market channel listed without params names no market: channels of that type
+        # can be neither confirmed nor found missing, and must never be "unsubscribed".
+        blind = {t for t, m in listed if m is None and t != HEARTBEAT}
+        if blind:
+            self._emit(
+                FeedError(
+                    "subscription_list named " + ", ".join(sorted(blind)) + " channels without "
+                    "their markets: those channels cannot be checked against it"
+                )
+            )
         drift_missing: list[ChannelKey] = []
         for key, sub in list(self.subscriptions.items()):
+            if key[0] in blind:
+                continue
             present = key in listed
             if sub.state is SubState.UNSUBSCRIBING:
                 if not present:
@@ -653,23 +916,19 @@ class FeedClient:
                 if sub.confirmed is not present:
                     sub.confirmed = present
                     self._changed(key)
-                if not present and key not in self._resyncing:
+                if present:
+                    self._drift_repairs.pop(key, None)
+                elif key not in self._resyncing:
                     drift_missing.append(key)
-        extra = [key for key in listed if key not in self.subscriptions]
         if drift_missing:
-            self._emit(
-                FeedError(
-                    "the server lost "
-                    + ", ".join(_name(k) for k in drift_missing)
-                    + "; resubscribing"
-                )
-            )
-            for key in drift_missing:
-                self.subscriptions[key].state = SubState.PENDING
-                if key[0] == MARKET_DATA and key[1] is not None:
-                    self.store.reset(key[1])
-                self._changed(key)
-            self._send_subscribe(drift_missing)
+            self._repair_drift(drift_missing)
+        extra = [
+            key
+            for key in listed
+            if key not in self.subscriptions
+            and key[1] is not None
+            and key not in self._extras_asked
+        ]
         if extra:
             self._emit(
                 FeedError(
@@ -678,8 +937,48 @@ class FeedClient:
                     + "; unsubscribing"
                 )
             )
-            self._pending_unsubscribes.append(extra)
-            self._send(UnsubscribeRequest([channel_from_key(k) for k in extra]))
+            self._extras_asked.update(extra)  # asked once per connection, not on every list
+            self._send_unsubscribe(extra)
+
+    def _repair_drift(self, missing: list[ChannelKey]) -> None:
+        """Channels we hold ACTIVE that the server's list leaves out: unsubscribe and subscribe
+        them again, which yields a fresh SNAPSHOT whether the server had really lost them or
+        only left them out of its list. A list that keeps leaving out a channel whose data
+        flows is wrong, not the channel: after :data:`DRIFT_REPAIRS` repairs it is reported
+        and the channel left alone (its book stays LIVE)."""
+        repair: list[ChannelKey] = []
+        for key in missing:
+            done = self._drift_repairs.get(key, 0)
+            self._drift_repairs[key] = done + 1
+            if done < DRIFT_REPAIRS:
+                repair.append(key)
+            elif done == DRIFT_REPAIRS:
+                log.warning(
+                    "%s: subscription_list keeps leaving out %s; no more repairs",
+                    self.label,
+                    _name(key),
+                )
+                self._emit(
+                    FeedError(
+                        f"the server's subscription_list keeps leaving out {_name(key)} although "
+                        f"its data flows; not repairing it again",
+                        key[1],
+                    )
+                )
+        if not repair:
+            return
+        names = ", ".join(_name(k) for k in repair)
+        log.warning("%s: subscription_list lacks %s: resubscribing", self.label, names)
+        self._emit(
+            FeedError(
+                f"the server lost {names} (missing from its subscription_list); "
+                "resubscribing for a fresh snapshot"
+            )
+        )
+        for key in repair:
+            if key[0] == MARKET_DATA and key[1] is not None:
+                self.store.reset(key[1])
+        self._resubscribe(repair)
 
     def _schedule_drift_check(self) -> None:
         """Once every outstanding subscribe is answered, compare with ``subscription_list``."""
@@ -687,14 +986,15 @@ class FeedClient:
             return
         if self._drift_task is not None and not self._drift_task.done():
             return
-        self._drift_task = asyncio.get_running_loop().create_task(self._drift_check())
+        self._drift_task = self._spawn(self._drift_check(), "subscription check")
 
     async def _drift_check(self) -> None:
         await asyncio.sleep(self.drift_check_delay)
-        self._send(SubscriptionListRequest())
+        self._send_list()
 
     def _on_error(self, msg: ErrorMessage) -> None:
-        code = msg.error or "(no code)"
+        code = redact(msg.error or "(no code)")
+        log.warning("%s: the server reported %s", self.label, code)
         if code == INTERNAL_SERVER_ERROR:
             self._emit(
                 FeedError("the server reported INTERNAL_SERVER_ERROR; reconnecting", code=code)
@@ -702,7 +1002,7 @@ class FeedClient:
             self._drop_reason = "server error INTERNAL_SERVER_ERROR"
             ws = self._ws
             if ws is not None and not ws.closed:
-                asyncio.get_running_loop().create_task(ws.close())
+                self._spawn(ws.close(), "close after a server error")
             return
         self._emit(FeedError(f"the server reported {code}", code=code))
 
@@ -711,8 +1011,111 @@ class FeedClient:
 
     def _count_bad(self, problem: str, head: bytes) -> None:
         self.stats.decode_errors += 1
-        self._emit(FeedError(f"unreadable frame ({problem}): {head[:80]!r}"))
+        if self._bad_frames.allow(self._clock()):
+            message = f"unreadable frame ({problem}): {head[:80]!r}"
+            log.warning("%s: %s", self.label, redact(message))
+            self._emit(FeedError(message))
 
 
 def _name(key: ChannelKey) -> str:
     return f"{key[0]}:{key[1]}" if key[1] else key[0]
+
+
+_ALARMING: Final = frozenset(
+    {ConnectionState.RECONNECTING, ConnectionState.AUTH_FAILED, ConnectionState.FAILED}
+)
+
+
+def _redacted(event: FeedEvent) -> FeedEvent:
+    """The event with its texts redacted (:mod:`app.redact`): every event reaches a screen,
+    a stream line or a log."""
+    if isinstance(event, FeedError):
+        return dataclasses.replace(
+            event,
+            message=redact(event.message),
+            code=None if event.code is None else redact(event.code),
+        )
+    if isinstance(event, ConnectionChanged):
+        return dataclasses.replace(event, detail=redact(event.detail))
+    if isinstance(event, SubscriptionChanged) and event.error is not None:
+        return dataclasses.replace(event, error=redact(event.error))
+    if isinstance(event, BookResynced):
+        return dataclasses.replace(event, reason=redact(event.reason))
+    return event
+
+
+class _Request:
+    """One request waiting in a connection's outbound queue."""
+
+    __slots__ = ("keys", "kind")
+
+    def __init__(
+        self,
+        kind: Literal["subscribe", "unsubscribe", "subscription_list"],
+        keys: list[ChannelKey] | None,
+    ) -> None:
+        self.kind = kind
+        self.keys = keys
+
+
+class _Outbox:
+    """A connection's requests in the order they were made; :meth:`FeedClient._write` is
+    its only reader. (Sending from many tasks relied on aiohttp writing each frame at once:
+    nothing guaranteed that an unsubscribe went out before the subscribe made after it.)"""
+
+    def __init__(self) -> None:
+        self._items: deque[_Request] = deque()
+        self._ready = asyncio.Event()
+
+    def put(self, request: _Request) -> None:
+        self._items.append(request)
+        self._ready.set()
+
+    async def peek(self) -> _Request:
+        """The oldest request, waiting for one."""
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items[0]
+
+    def take(self) -> _Request:
+        return self._items.popleft()
+
+    def take_subscribes(self) -> list[ChannelKey]:
+        """The keys of every subscribe request at the head, merged (each key once)."""
+        keys: list[ChannelKey] = []
+        items = self._items
+        while items and items[0].kind == "subscribe":
+            for key in items.popleft().keys or ():
+                if key not in keys:
+                    keys.append(key)
+        return keys
+
+
+class _Throttle:
+    """At most ``limit`` reports per ``window`` seconds; :meth:`roll` returns how many were
+    held back in a window that has ended, for one summary line."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._start: float | None = None
+        self._count = 0
+        self._held = 0
+
+    def allow(self, now: float) -> bool:
+        if self._start is None or now - self._start >= self.window:
+            self._start = now
+            self._count = 0
+        self._count += 1
+        if self._count <= self.limit:
+            return True
+        self._held += 1
+        return False
+
+    def roll(self, now: float) -> int:
+        if self._start is None or now - self._start < self.window:
+            return 0
+        held, self._held = self._held, 0
+        self._start = None
+        return held

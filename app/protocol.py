@@ -403,7 +403,9 @@ def to_scaled(text: str) -> int:
         frac = frac.rstrip("0")
         n = len(frac)
         if n > SCALE:
-            raise DecimalFormatError(f"more than {SCALE} fraction digits: {text!r}")
+            raise DecimalFormatError(
+                f"{text!r} has {n} significant fraction digits; sordash holds {SCALE} exactly"
+            )
     digits = whole + frac
     if not (digits.isdigit() and digits.isascii()) or not whole:
         raise DecimalFormatError(f"not a non-negative decimal: {text!r}")

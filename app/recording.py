@@ -2,7 +2,8 @@
 
 A recording is JSON Lines: a header ``{"sordash_recording": 1, "source": ..., "started": ...}``
 then one line per received frame, ``{"t": <ns since epoch>, "frame": "<text>"}`` (or ``"b64"``
-for bytes that are not UTF-8). Only what the server sent is written: no token, no secret.
+for bytes that are not UTF-8). Only what the server sent is written, through
+:mod:`app.redact`: no token, no secret, even where the server quoted one.
 
 Writing never takes the feed down: when the disk fills or the file breaks, the recorder
 stops, keeps what it wrote, and reports the error once through ``on_error``.
@@ -20,6 +21,7 @@ from typing import IO, Final
 import msgspec
 
 from app.protocol import format_time
+from app.redact import redact_bytes
 
 FORMAT_VERSION: Final = 1
 _FLUSH_EVERY: Final = 256
@@ -77,6 +79,7 @@ class Recorder:
         """Record one frame as received."""
         if self._file is None:
             return
+        data = redact_bytes(data)  # a server that quotes our token must not get it on disk
         try:
             line = _Line(t=self._clock_ns(), frame=data.decode())
         except UnicodeDecodeError:

@@ -12,7 +12,9 @@ Each line is one object with a ``kind``:
 
 A market's book and tape lines are printed when it changed, at most once per interval. On
 exit (``--duration``, SIGINT, SIGTERM) one final ``book`` and ``tape`` line per subscribed
-market. Exit 0; 3 when authentication is refused (the reason on stderr).
+market. Exit 0; 1 when the feed failed (a bad replay file, an internal error: one line on
+stderr saying which); 3 when authentication is refused (the reason on stderr). Every line,
+on stdout and stderr, passes through :mod:`app.redact`.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from app.events import (
 )
 from app.feed import FeedClient
 from app.protocol import EXECUTION_DATA, MARKET_DATA
+from app.redact import redact, redact_bytes
 from app.session import Session
 
 EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
 EXIT_AUTH: Final = 3
 
 _encoder = msgspec.json.Encoder()
@@ -61,7 +65,7 @@ class StreamWriter:
         if self.closed:
             return
         try:
-            self.out.write(_encoder.encode(obj) + b"\n")
+            self.out.write(redact_bytes(_encoder.encode(obj)) + b"\n")
         except BrokenPipeError:
             self.closed = True
 
@@ -189,7 +193,7 @@ async def run_stream(
         nonlocal exit_code
         writer.on_event(event)
         if isinstance(event, ConnectionChanged) and event.state is ConnectionState.AUTH_FAILED:
-            print(f"sordash: authentication refused: {event.detail}", file=errors)
+            print(redact(f"sordash: authentication refused: {event.detail}"), file=errors)
             exit_code = EXIT_AUTH
             done.set()
 
@@ -217,13 +221,18 @@ async def run_stream(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-        if exit_code == EXIT_OK:
+        failed = runner.done() and not runner.cancelled() and runner.exception() is not None
+        if failed:
+            writer.write({"kind": "error", "message": f"stream failed: {runner.exception()}"})
+            writer.flush()
+        elif exit_code == EXIT_OK:
             writer.emit_final()
         await session.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
-    if runner.done() and not runner.cancelled() and runner.exception() is not None:
-        exc = runner.exception()
-        print(f"sordash: stream failed: {exc}", file=errors)
-        return 1
+        # Wait for the runner without re-raising what it raised: that is reported below as
+        # one line and exit 1, not as a traceback.
+        await asyncio.wait({runner})
+    exc = None if runner.cancelled() else runner.exception()
+    if exc is not None:
+        print(redact(f"sordash: stream failed: {exc}"), file=errors)
+        return EXIT_FAILED
     return exit_code

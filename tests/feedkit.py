@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from app.auth import Credentials
@@ -15,6 +19,8 @@ from app.feed import FeedClient
 from app.protocol import to_scaled
 from app.simulator import SimConfig, Simulator
 
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository (the CLI runs from here)."""
 WAIT = 10.0
 """The longest any condition may take before a test fails (generous: CI machines are slow)."""
 
@@ -178,3 +184,44 @@ async def assert_books_match(
     finally:
         if resume:
             sim.resume()
+
+
+def parse_lines(data: bytes) -> list[dict[str, Any]]:
+    """The JSON Lines of a ``sordash stream`` output, each checked to have a ``kind``."""
+    lines = data.decode().splitlines()
+    parsed = [json.loads(line) for line in lines]
+    assert all("kind" in obj for obj in parsed)
+    return parsed
+
+
+CLI = (sys.executable, "-m", "app.cli")
+"""The ``sordash`` command, as this test run's Python runs it."""
+
+
+def cli_environ(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a CLI subprocess: no credentials or config file unless ``env``
+    brings them."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_")}
+    environ["SORDASH_CONFIG"] = ""
+    environ["XDG_CONFIG_HOME"] = str(ROOT / "tests" / "no-such-config-home")
+    environ.update(env or {})
+    return environ
+
+
+async def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> tuple[int, bytes, bytes]:
+    """Run ``sordash ARGS`` as a subprocess (see :func:`cli_environ`); its exit code, stdout
+    and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *args,
+        cwd=ROOT,
+        env=cli_environ(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out, err

@@ -288,6 +288,40 @@ def test_buffer_overflow_needs_resync_without_touching_other_markets() -> None:
     assert state(btc) is BookState.LIVE and side(btc.bids.all()) == [("5", "1")]
 
 
+def test_the_buffer_is_bounded_by_levels_not_only_by_updates() -> None:
+    """Few UPDATEs of many levels (9,000 of 250 took 405 MiB) hit the level bound."""
+    book = Book("BTCUSD", buffer_limit=1_000, buffer_levels=1_000)
+    wide = [(str(100 + i), "1") for i in range(250)]
+    for i in range(4):
+        book.apply(update(f"2024-01-15T10:30:0{i}Z", bids=wide))
+    assert book.buffered == 4 and not book.needs_resync
+    book.apply(update("2024-01-15T10:30:05Z", bids=[("1", "1")]))  # 1,001 levels
+    assert book.needs_resync and "held more than 1000 levels" in book.resync_reason
+    assert book.buffered == 0 and book.updates_dropped == 5
+    # The bound starts again with the next sync.
+    book.reset()
+    for i in range(4):
+        book.apply(update(f"2024-01-15T10:30:1{i}Z", bids=wide))
+    assert book.buffered == 4 and not book.needs_resync
+
+
+def test_an_amount_with_more_decimals_than_held_names_the_level() -> None:
+    """A valid decimal with 19 fraction digits: the error says which side, price and text,
+    so a trader can check it against the exchange."""
+    book = live_book()
+    book.apply(update("2024-01-15T10:30:06Z", asks=[("101.5", "0.1234567890123456789")]))
+    assert book.needs_resync
+    assert book.resync_reason == (
+        "unreadable UPDATE: BTCUSD ask at price '101.5': amount '0.1234567890123456789' has "
+        "19 significant fraction digits; sordash holds 18 exactly"
+    )
+    # Trailing zeros past the 18th digit are the same number: held, not refused.
+    book = live_book()
+    book.apply(update("2024-01-15T10:30:06Z", asks=[("101.5", "0.1234567890123456780")]))
+    assert not book.needs_resync
+    assert book.asks.get(to_scaled("101.5")) is not None
+
+
 # --------------------------------------------------------------------------- reset / stale
 
 

@@ -7,23 +7,20 @@ import io
 import json
 import os
 import signal
-import sys
-from pathlib import Path
 from typing import Any
 
 from app.protocol import parse_time, to_scaled
 from app.session import Session
 from app.stream import EXIT_AUTH, run_stream
-from tests.feedkit import WAIT, assert_books_match, make_feed, running_sim, until
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def parse_lines(data: bytes) -> list[dict[str, Any]]:
-    lines = data.decode().splitlines()
-    parsed = [json.loads(line) for line in lines]
-    assert all("kind" in obj for obj in parsed)
-    return parsed
+from tests.feedkit import (
+    WAIT,
+    assert_books_match,
+    make_feed,
+    parse_lines,
+    run_cli,
+    running_sim,
+    until,
+)
 
 
 def check_book_line(line: dict[str, Any], depth: int | None = None) -> None:
@@ -83,29 +80,6 @@ async def test_stream_lines_and_final_books_equal_the_exchange() -> None:
         subs = [json.dumps(o, sort_keys=True) for o in statuses if "channel" in o]
         assert len(subs) == len(set(subs)), subs
         assert any(o.get("confirmed") is True and o.get("market") == "BTCUSD" for o in statuses)
-
-
-async def run_cli(
-    *args: str,
-    env: dict[str, str] | None = None,
-) -> tuple[int, bytes, bytes]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_")}
-    environ["SORDASH_CONFIG"] = ""
-    environ["XDG_CONFIG_HOME"] = str(ROOT / "tests" / "no-such-config-home")
-    environ.update(env or {})
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        cwd=ROOT,
-        env=environ,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out, err
 
 
 async def test_cli_demo_stream_runs_for_its_duration_and_exits_0() -> None:

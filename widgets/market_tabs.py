@@ -14,6 +14,9 @@ from textual.widgets import Static
 from widgets.quiet import update_static
 
 _BADGE_STYLE = {
+    "AUTHENTICATING": "yellow",
+    "CONNECTING": "yellow",
+    "OFFLINE": "dim",
     "LIVE": "green",
     "SYNCING": "yellow",
     "RESYNC": "yellow",

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from app.books import Book, BookState
-from app.events import Subscription, SubState
+from app.events import ConnectionState, Subscription, SubState
 from app.feed import HEARTBEAT_KEY, FeedClient
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
 from app.tape import MarketTape
@@ -26,6 +26,9 @@ from widgets.subscription_panel import SubscriptionPanel, format_age
 from widgets.trade_tape import SIDE_TEXT, TradeTape
 
 _BADGE_STYLE = {
+    "AUTHENTICATING": "bold black on yellow",
+    "CONNECTING": "bold black on yellow",
+    "OFFLINE": "bold white on grey42",
     "LIVE": "bold black on green",
     "SYNCING": "bold black on yellow",
     "STALE": "bold white on grey42",
@@ -36,10 +39,21 @@ _BADGE_STYLE = {
 }
 
 
+_WAITING_BADGE = {
+    ConnectionState.AUTHENTICATING: "AUTHENTICATING",
+    ConnectionState.CONNECTING: "CONNECTING",
+    ConnectionState.RECONNECTING: "OFFLINE",
+    ConnectionState.AUTH_FAILED: "FAILED",
+    ConnectionState.FAILED: "FAILED",
+}
+"""What a market still waiting for its first data says while the connection is not up:
+SYNCING would claim a snapshot is on its way when no token or socket exists yet."""
+
+
 def market_badge(feed: FeedClient, market: str) -> str:
     """What a market's state badge says: LIVE, SYNCING, STALE, RESYNC, FAILED, ..."""
     md = feed.subscriptions.get((MARKET_DATA, market))
-    return MarketView.badge_for(feed.store.get(market), md, feed.channels_for(market))
+    return MarketView.badge_for(feed.store.get(market), md, feed.channels_for(market), feed.state)
 
 
 class MarketView(Vertical):
@@ -130,9 +144,12 @@ class MarketView(Vertical):
             md = feed.subscriptions.get((MARKET_DATA, self.market))
             message = ""
             if md is not None and md.state is SubState.FAILED:
-                message = "market_data FAILED (server code above)"
+                why = "reason" if md.given_up else "server code"
+                message = f"market_data FAILED ({why} above)"
             elif md is None:
                 message = "market_data not subscribed"
+            elif feed.state in _WAITING_BADGE and (book is None or not book.has_data):
+                message = f"{_WAITING_BADGE[feed.state]} · no book until connected"
             self.ladder.show(book, now, message)
         if tape_changed:
             self.trades.show(feed.tape.get(self.market))
@@ -144,7 +161,7 @@ class MarketView(Vertical):
         book = feed.store.get(self.market)
         subs = feed.channels_for(self.market)
         md = feed.subscriptions.get((MARKET_DATA, self.market))
-        self.badge = self.badge_for(book, md, subs)
+        self.badge = self.badge_for(book, md, subs, feed.state)
         crossed = book is not None and book.has_data and (book.crossed or book.locked)
         self.set_class(self.badge == "STALE", "-stale")
         self.set_class(self.badge in ("SYNCING", "RESYNC"), "-syncing")
@@ -157,7 +174,13 @@ class MarketView(Vertical):
         self.panel.show(subs, heartbeat, now, self.error, self.compact)
 
     @staticmethod
-    def badge_for(book: Book | None, md: Subscription | None, subs: list[Subscription]) -> str:
+    def badge_for(
+        book: Book | None,
+        md: Subscription | None,
+        subs: list[Subscription],
+        connection: ConnectionState = ConnectionState.CONNECTED,
+    ) -> str:
+        """The badge for a market's book, subscription and channels, and the connection."""
         if subs and all(s.state is SubState.FAILED for s in subs):
             return "FAILED"
         if md is None:
@@ -166,6 +189,9 @@ class MarketView(Vertical):
             return "FAILED"
         if md.state is SubState.UNSUBSCRIBING:
             return "LEAVING"
+        waiting = _WAITING_BADGE.get(connection)
+        if waiting is not None and (book is None or not book.has_data):
+            return waiting
         if book is None:
             return "SYNCING"
         return book.state.value
@@ -205,6 +231,12 @@ class MarketView(Vertical):
                 text.append(format_scaled(mid, max(places, decimal_places(mid_text))))
             else:
                 text.append("one side of the book is empty", style="yellow")
+        elif self.feed.state in _WAITING_BADGE and (book is None or not book.has_data):
+            # No token or no socket yet: say why, not "waiting for the snapshot".
+            feed = self.feed
+            why = f": {feed.state_detail}" if feed.state_detail else ""
+            style = "bold red" if self.badge == "FAILED" else "yellow"
+            text.append(f"not connected ({feed.state.value}){why}", style=style)
         elif book is not None and book.state is BookState.SYNCING:
             text.append("waiting for the snapshot", style="yellow")
         age = md.age(now) if md is not None else None

@@ -22,6 +22,7 @@ _STATE_STYLE = {
     ConnectionState.RECONNECTING: "bold yellow",
     ConnectionState.AUTH_FAILED: "bold red",
     ConnectionState.STOPPED: "dim",
+    ConnectionState.FAILED: "bold red",
 }
 
 
@@ -76,6 +77,6 @@ class StatusBar(Static):
         if note:
             text.append(" │ ", style="dim")
             text.append(note, style="yellow")
-        self.set_class(state is ConnectionState.AUTH_FAILED, "-bad")
+        self.set_class(state in (ConnectionState.AUTH_FAILED, ConnectionState.FAILED), "-bad")
         self.set_class(state is ConnectionState.RECONNECTING, "-warn")
         self._shown = update_static(self, text, self._shown)

@@ -1,0 +1,123 @@
+"""The dashboard when nothing works: offline, refused credentials, a feed that stopped.
+
+Pilot drives the real DashboardApp; the feed talks to the real simulator or to a port where
+nothing listens. Each test checks what a trader sees: the wanted markets with a state that
+says why there is no book, a countdown that counts, a failure on screen instead of a stale
+CONNECTED.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from textual.widgets import Static
+
+from app.auth import Credentials
+from app.config import Config
+from app.dashboard import DashboardApp
+from app.events import ConnectionState
+from app.feed import FeedClient
+from app.session import Session, SessionOptions
+from tests.feedkit import make_feed, running_sim, until
+from widgets.market_tabs import MarketTabs
+from widgets.status_bar import StatusBar
+
+SIZE = (140, 40)
+
+
+class FakeClock:
+    """The app's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def text_of(widget: Static) -> str:
+    return str(widget.render())
+
+
+def banner(app: DashboardApp) -> str:
+    return text_of(app.dashboard.query_one("#banner", Static))
+
+
+def tabs(app: DashboardApp) -> str:
+    return text_of(app.dashboard.query_one(MarketTabs))
+
+
+def header(app: DashboardApp, market: str) -> str:
+    return text_of(app.views[market].header)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:  # free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_offline_start_shows_the_markets_and_a_countdown_that_counts() -> None:
+    """The token endpoint is unreachable: both wanted markets are on screen, AUTHENTICATING
+    with the reason, and the banner's wait goes down as time passes with no new event."""
+    port = free_port()
+    feed = FeedClient(
+        Credentials("id", "a-secret-value"),
+        f"http://127.0.0.1:{port}/oauth2/token",
+        f"ws://127.0.0.1:{port}/",
+        label="offline",
+    )
+    for market in ("BTCUSD", "ETHUSD"):
+        feed.subscribe(market)
+    clock = FakeClock()
+    app = DashboardApp(feed=feed, config=Config(), clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: "next in" in banner(app), "the retry announced")
+        assert "1 BTCUSD AUTHENTICATING" in tabs(app) and "2 ETHUSD AUTHENTICATING" in tabs(app)
+        assert "not connected (authenticating): token endpoint unreachable" in header(app, "BTCUSD")
+        assert "R tries now" in banner(app)
+        attempt = feed.token_retries
+        assert f"Attempt {attempt} failed" in banner(app)
+        clock.now = app._retry_at + 0.1  # the wait is over on the app's clock
+        await until(lambda: "asking again now" in banner(app), "the countdown reached zero")
+        await pilot.press("R")  # tries now, and keeps saying where it stands
+        await until(
+            lambda: (
+                feed.token_retries > attempt
+                and f"Attempt {feed.token_retries} failed" in banner(app)
+            ),
+            "a later attempt shown",
+        )
+        await app.stop_feed()
+
+
+async def test_refused_credentials_show_the_markets_failed_with_the_reason() -> None:
+    async with running_sim() as sim:
+        feed = make_feed(sim, credentials=Credentials(sim.client_id, "not-the-secret"))
+        feed.subscribe("BTCUSD")
+        app = DashboardApp(feed=feed, config=Config())
+        async with app.run_test(size=SIZE):
+            await until(lambda: feed.state is ConnectionState.AUTH_FAILED, "refused")
+            await until(lambda: "1 BTCUSD FAILED" in tabs(app), "the tab says FAILED")
+            await until(
+                lambda: "rejected the client id or secret" in header(app, "BTCUSD"),
+                "the market says why",
+            )
+            assert "Authentication failed" in banner(app) and "Press R to retry" in banner(app)
+            await app.stop_feed()
+
+
+async def test_a_feed_that_stopped_on_an_error_says_so(tmp_path: Path) -> None:
+    """A replay file that is not a recording: the status bar says FEED FAILED (it said
+    CONNECTED on an empty screen) and the banner names the file's problem."""
+    bad = tmp_path / "garbage.rec"
+    bad.write_bytes(b"not a recording at all\n")
+    session = Session.create(SessionOptions(replay=bad))
+    app = DashboardApp(session, config=Config())
+    async with app.run_test(size=SIZE):
+        status = app.dashboard.query_one(StatusBar)
+        await until(lambda: "FEED FAILED" in text_of(status), "the status bar says so")
+        assert "not a recording line" in banner(app)
+        assert app.feed.state is ConnectionState.FAILED
