@@ -50,7 +50,7 @@ from styles import STYLES_DIR
 from widgets.help_screen import HelpRow, HelpScreen
 from widgets.market_tabs import MarketTabs
 from widgets.market_view import MarketView, market_badge
-from widgets.quiet import update_static
+from widgets.quiet import QuietStatic, update_static
 from widgets.status_bar import StatusBar
 from widgets.subscribe_dialog import SubscribeChoice, SubscribeDialog
 
@@ -60,6 +60,11 @@ GRID_MIN_SIZE = (120, 36)
 """The smallest terminal (columns, rows) on which several markets are shown at once."""
 GRID_MAX = 4
 """Markets shown at once in the grid layout."""
+MIN_REFRESH_HZ = 24.0
+"""The refresh rate the adaptive period never goes below: above 20 screen updates a second
+with room for a late tick, key effects painted within about 40 ms."""
+CPU_BUDGET = 0.85
+"""Share of a core the repaint cycles may take before the period backs off."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class DashboardScreen(Screen[None]):
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
         yield StatusBar(id="status")
         yield MarketTabs(id="tabs")
-        yield Static(id="banner")
+        yield QuietStatic(id="banner")
         with Container(id="markets"):
             yield Static(id="empty")
         yield Footer()
@@ -198,6 +203,8 @@ class DashboardApp(App[None]):
         """The newest error that belongs to no market."""
         self.repaints = 0
         """Refresh ticks that repainted something (for the UI benchmark)."""
+        self.refresh_period = 1.0 / 30
+        """Seconds between refresh ticks now (adaptive, see :meth:`_repaint_clock`)."""
         self.dashboard = DashboardScreen()
         self._feed_worker: Worker[None] | None = None
         self._next_clock_update = 0.0
@@ -326,6 +333,7 @@ class DashboardApp(App[None]):
                 event.state is ConnectionState.AUTHENTICATING and event.retry_in is not None
             )
         self._next_clock_update = 0.0  # show the change on the next tick
+        self.feed.activity.set()
 
     async def sync_markets(self) -> None:
         """Mount a view for each market in the intended set, remove the views of the rest."""
@@ -436,23 +444,54 @@ class DashboardApp(App[None]):
     # ------------------------------------------------------------------ repainting
 
     async def _repaint_clock(self, period: float) -> None:
-        """Call :meth:`_tick` every ``period`` seconds; a late tick runs at once.
+        """Call :meth:`_tick` when something changed, at most once per ``period``.
 
-        Textual's interval timer skips a tick that comes due while the loop is busy (a
-        screen update of 20-30 ms under load is enough), which cost a quarter of the
-        repaints at high data rates. Here a late tick runs as soon as the loop is free and
-        the schedule restarts from then: no bursts of catch-up ticks either.
+        With nothing new (no frame, no event, no flash ending) the clock sleeps until the
+        once-a-second chrome update (ages, the token countdown): an idle dashboard wakes
+        about once a second, not thirty times. Under load the period adapts: when the
+        cycles cost more than :data:`CPU_BUDGET` of a core (our tick, Textual's screen
+        update that follows it, and the feed), the period grows towards ``1 /
+        MIN_REFRESH_HZ``; it shrinks back when they cost less than half of that. A late
+        tick runs at once and the schedule restarts from then: no catch-up bursts.
         """
         loop = asyncio.get_running_loop()
-        due = loop.time()
+        activity = self.feed.activity
+        self.refresh_period = period
+        wall0, cpu0 = loop.time(), time.process_time()
         while True:
-            due += period
-            delay = due - loop.time()
-            if delay < 0:
-                due -= delay
-                delay = 0.0
-            await asyncio.sleep(delay)
+            if not activity.is_set():
+                timeout = self._idle_timeout()
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(activity.wait(), timeout)
+                wall0, cpu0 = loop.time(), time.process_time()  # idle time is not load
+            started = loop.time()
+            activity.clear()
             self._tick()
+            # The next tick is due a period after this one started (not after it ended, nor
+            # after the screen update that follows it): the rate holds under load.
+            await asyncio.sleep(max(0.0, started + self.refresh_period - loop.time()))
+            wall, cpu = loop.time(), time.process_time()
+            if wall > wall0:
+                self._adapt(period, (cpu - cpu0) / (wall - wall0))
+            wall0, cpu0 = wall, cpu
+
+    def _idle_timeout(self) -> float:
+        """Seconds until the next thing due without new data: the chrome, a flash's end."""
+        now = self.clock()
+        due = self._next_clock_update
+        for view in self.views.values():
+            deadline = view.due_at()
+            if deadline is not None and deadline < due:
+                due = deadline
+        return max(0.0, due - now)
+
+    def _adapt(self, base: float, load: float) -> None:
+        slowest = max(base, 1.0 / MIN_REFRESH_HZ)
+        if load > CPU_BUDGET:
+            self.refresh_period = min(slowest, self.refresh_period * 1.25)
+        elif load < CPU_BUDGET / 2:
+            self.refresh_period = max(base, self.refresh_period / 1.25)
 
     def _tick(self) -> None:
         """The repaint clock: repaint dirty markets (and once a second, ages and status)."""
@@ -470,9 +509,10 @@ class DashboardApp(App[None]):
         tapes = feed.tape.take_dirty()
         views = self.views
         for market, view in views.items():
-            deadline = view.ladder.flash_deadline
-            if deadline is not None and deadline <= now:
+            due = view.due_at()
+            if due is not None and due <= now:
                 books.add(market)
+                tapes.add(market)
         dirty = books | tapes
         if not dirty and not clock_due:
             return
@@ -482,7 +522,10 @@ class DashboardApp(App[None]):
                 dirty_view = views.get(market)
                 if dirty_view is not None and dirty_view.display:
                     dirty_view.refresh_data(
-                        now, book_changed=market in books, tape_changed=market in tapes
+                        now,
+                        book_changed=market in books,
+                        tape_changed=market in tapes,
+                        urgent=False,
                     )
             if not clock_due:
                 # The tabs name every market's state, hidden ones included (in the single

@@ -160,6 +160,9 @@ class FeedClient:
         """Replay: take channels the server confirms as ours even if we did not ask."""
         self._clock = clock
         self._listeners: list[Callable[[FeedEvent], None]] = []
+        self.activity = asyncio.Event()
+        """Set on every frame and event: something a screen shows may have changed. A screen
+        waits on it (and clears it) instead of waking up on a clock when nothing happens."""
         self._market_order: list[str] = []
         self._provider: TokenProvider | None = None
         self._attempt: asyncio.Future[None] | None = None
@@ -217,6 +220,7 @@ class FeedClient:
         self._listeners.append(callback)
 
     def _emit(self, event: FeedEvent) -> None:
+        self.activity.set()
         event = _redacted(event)
         for callback in list(self._listeners):
             try:
@@ -769,6 +773,7 @@ class FeedClient:
         stats.last_frame_at = self._clock()
         message = decode_frame(data)
         self._handlers[type(message)](message)
+        self.activity.set()
 
     async def _watchdog(self, ws: _WS) -> None:
         """Treat a socket with no frames for ``watchdog_timeout`` seconds as dropped."""

@@ -17,6 +17,8 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Final
 
 from app.books import DEFAULT_BUFFER_LEVELS
@@ -65,13 +67,16 @@ def flood_frames(count: int) -> list[bytes]:
     return frames
 
 
-def _child(what: str) -> None:
-    """Build the frames, hold what ``what`` says, print the peak RSS (KiB) and bytes held."""
+def _child(what: str, path: str) -> None:
+    """Read the frames in ``path``, hold what ``what`` says, print the peak RSS (KiB) and the
+    bytes held. The frames are built by the parent and streamed from a file, so building
+    them (far larger in Python objects than on the wire) is in no child's peak."""
     from app.books import BookStore
     from app.protocol import BookMessage, decode_frame
 
+    held = 0
     if what.startswith("snapshot"):
-        frame = snapshot_frame(SNAPSHOT_LEVELS)
+        frame = Path(path).read_bytes()
         held = len(frame)
         if what == "snapshot":
             store = BookStore()
@@ -81,30 +86,28 @@ def _child(what: str) -> None:
             assert len(book.bids) + len(book.asks) >= 2 * SNAPSHOT_LEVELS - 2
             del message
     else:
-        frames = flood_frames(UNBOUNDED_UPDATES)
-        held = 0
-        if what in ("flood", "unbounded"):
-            store = BookStore(
-                buffer_limit=10**9,
-                buffer_levels=DEFAULT_BUFFER_LEVELS if what == "flood" else 10**12,
-            )
-            book = store.book("BTCUSD")
+        store = BookStore(
+            buffer_limit=10**9,
+            buffer_levels=DEFAULT_BUFFER_LEVELS if what == "flood" else 10**12,
+        )
+        book = store.book("BTCUSD")
+        with open(path, "rb") as frames:
             for frame in frames:
+                if what == "flood-base":
+                    continue
                 message = decode_frame(frame)
                 assert isinstance(message, BookMessage)
                 store.apply(message)
                 if book.needs_resync:
                     break
                 held += len(frame)
-            del message
-        frames.clear()  # the raw frames are not what the client holds
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"peak_kib": peak_kib, "held": held}))
 
 
-def _measure(what: str) -> tuple[float, int]:
+def _measure(what: str, path: Path) -> tuple[float, int]:
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_memory", "--child", what],
+        [sys.executable, "-m", "benchmarks.bench_memory", "--child", what, str(path)],
         check=True,
         capture_output=True,
         text=True,
@@ -115,13 +118,20 @@ def _measure(what: str) -> tuple[float, int]:
 
 def run() -> None:
     """Print the ``BENCH memory_*`` lines."""
-    base_snapshot, _ = _measure("snapshot-base")
-    peak, held = _measure("snapshot")
+    with tempfile.TemporaryDirectory() as tmp:
+        snapshot = Path(tmp) / "snapshot.json"
+        snapshot.write_bytes(snapshot_frame(SNAPSHOT_LEVELS))
+        flood = Path(tmp) / "flood.jsonl"
+        with flood.open("wb") as out:
+            for frame in flood_frames(UNBOUNDED_UPDATES):
+                out.write(frame + b"\n")
+        base_snapshot, _ = _measure("snapshot-base", snapshot)
+        peak, held = _measure("snapshot", snapshot)
+        base_flood, _ = _measure("flood-base", flood)
+        bounded, held_bounded = _measure("flood", flood)
+        unbounded, held_unbounded = _measure("unbounded", flood)
     extra = peak - base_snapshot
     report("memory_snapshot_100k_peak", extra, "MiB", extra / (held / 2**20), "its frame's size")
-    base_flood, _ = _measure("flood-base")
-    bounded, held_bounded = _measure("flood")
-    unbounded, held_unbounded = _measure("unbounded")
     bounded_extra, unbounded_extra = bounded - base_flood, unbounded - base_flood
     report(
         "memory_flood_bounded_peak",
@@ -148,6 +158,6 @@ def run() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        _child(sys.argv[2])
+        _child(sys.argv[2], sys.argv[3])
     else:
         run()

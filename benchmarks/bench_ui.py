@@ -3,7 +3,9 @@
 For each paced rate (1k, 5k, 20k and 50k frames/s over four markets, the simulator in its own
 process) the real DashboardApp runs headless at 200x60 on a real FeedClient and reports:
 
-- ``ui_repaints_<rate>``: refresh ticks per second that repainted something (target >= 20);
+- ``ui_repaints_<rate>``: refresh ticks per second that repainted something;
+- ``ui_updates_<rate>`` / ``ui_ms_per_update_<rate>``: Textual screen updates per second
+  (what the terminal receives; target >= 20) and the CPU each took;
 - ``ui_key_p50_<rate>`` / ``ui_key_p99_<rate>``: keypress (``tab``) to the key handled and
   the newly current market's widgets repainted, in ms (target p99 < 100); the compositor's
   write to the (headless) terminal follows on the next refresh and is not included;
@@ -29,6 +31,7 @@ from app.books import BookState
 from app.config import Config
 from app.dashboard import DashboardApp
 from app.feed import FeedClient
+from benchmarks.bench_repaint import ScreenUpdates
 from benchmarks.common import report, rss_mib
 from benchmarks.simproc import CLIENT_ID, CLIENT_SECRET, FRAMES_PER_UPDATE, MARKETS, simulator
 
@@ -38,10 +41,10 @@ KEY_PERIOD: Final = 0.1
 
 
 async def _measure(
-    token_url: str, ws_url: str
+    token_url: str, ws_url: str, updates: ScreenUpdates
 ) -> tuple[float, list[float], float, float, float, float]:
     """(repaints/s, key latencies in ms, CPU share, frames/s received, RSS MiB at the end,
-    RSS growth over the window in MiB)."""
+    RSS growth over the window in MiB); ``updates`` counts the screen updates."""
     feed = FeedClient(Credentials(CLIENT_ID, CLIENT_SECRET), token_url, ws_url, label="bench")
     for market in MARKETS:
         feed.subscribe(market)
@@ -57,6 +60,7 @@ async def _measure(
             await pilot.pause(0.05)
         await pilot.pause(0.5)
         repaints0, frames0, rss0 = app.repaints, feed.stats.frames, rss_mib()
+        updates.count, updates.cpu = 0, 0.0
         cpu0, start = time.process_time(), time.perf_counter()
         latencies: list[float] = []
         while time.perf_counter() - start < WINDOW:
@@ -87,20 +91,25 @@ def run() -> None:
     for rate in RATES:
         per_market = rate / FRAMES_PER_UPDATE / len(MARKETS)
         with simulator("--rate", f"{per_market:.1f}", "--steady") as (token_url, ws_url, _pid):
-            repaints, latencies, cpu, received, rss, growth = asyncio.run(
-                _measure(token_url, ws_url)
-            )
+            updates = ScreenUpdates()
+            with updates.watching():
+                repaints, latencies, cpu, received, rss, growth = asyncio.run(
+                    _measure(token_url, ws_url, updates)
+                )
         label = f"{rate // 1000}k"
         ordered = sorted(latencies)
         p50 = statistics.median(ordered)
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        report(f"ui_repaints_{label}", repaints, "repaints/s")
+        report(f"ui_repaints_{label}", repaints, "ticks/s that painted")
+        report(f"ui_updates_{label}", updates.count / WINDOW, "screen updates/s")
+        per_update = updates.cpu / updates.count * 1000 if updates.count else 0.0
+        report(f"ui_ms_per_update_{label}", per_update, "ms CPU")
         report(f"ui_key_p50_{label}", p50, "ms")
         report(f"ui_key_p99_{label}", p99, "ms")
         report(f"ui_cpu_{label}", cpu * 100, "%core")
         report(f"ui_received_{label}", received, "frames/s")
         report(f"ui_rss_{label}", rss, "MiB")
         report(f"ui_rss_growth_{label}", growth, "MiB over the window")
-        if repaints >= 20 and p99 < 100:
+        if updates.count / WINDOW >= 20 and p99 < 100:
             best = rate
     report("ui_best_rate", best, "frames/s")

@@ -20,6 +20,7 @@ from app.events import ConnectionState
 from app.feed import FeedClient
 from app.session import Session, SessionOptions
 from tests.feedkit import make_feed, running_sim, until
+from widgets.market_header import MarketHeader
 from widgets.market_tabs import MarketTabs
 from widgets.status_bar import StatusBar
 
@@ -36,7 +37,7 @@ class FakeClock:
         return self.now
 
 
-def text_of(widget: Static) -> str:
+def text_of(widget: Static | MarketHeader) -> str:
     return str(widget.render())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tests.dashboard_data import (
     MONO,
+    FrozenClock,
     Scene,
     book_levels,
     execution_frames,
@@ -165,3 +166,37 @@ async def test_depth_keys_repaint_a_ladder_with_fewer_levels_than_its_depth() ->
         assert "depth 5" in ladder_text(scene, "BTCUSD")
         await pilot.press("plus")
         assert "depth 6" in ladder_text(scene, "BTCUSD")
+
+
+async def test_a_ladder_repainted_line_by_line_ends_equal_to_a_full_repaint() -> None:
+    """The refresh clock repaints the touch at once and the rows behind it later, line by
+    line; once those are due, what is on screen is exactly what a full repaint shows."""
+    scene = Scene()
+    clock = scene.app.clock
+    assert isinstance(clock, FrozenClock)
+    async with scene.app.run_test(size=(120, 40)):
+        scene.live_market("BTCUSD")
+        scene.connected()
+        await until(lambda: "LIVE" in tabs_text(scene), "BTCUSD LIVE")
+        ladder = scene.app.views["BTCUSD"].ladder
+        await until(lambda: "depth" in ladder_text(scene, "BTCUSD"), "the ladder laid out")
+        bids, asks = book_levels("BTCUSD")
+        # A change behind the touch (the 6th bid), then one at the touch (the best ask).
+        scene.ingest(update_frame("BTCUSD", 960, bids=[dict(bids[5], amount="3.5")]), MONO)
+        clock.now += 0.01
+        scene.feed.activity.set()
+        await until(
+            lambda: ladder.due_at is not None or "3.5" in ladder_text(scene, "BTCUSD"),
+            "the deep change held back, or painted",
+        )
+        scene.ingest(update_frame("BTCUSD", 970, asks=[dict(asks[0], amount="7.25")]), MONO)
+        clock.now += 0.01
+        scene.feed.activity.set()
+        await until(lambda: "7.25" in ladder_text(scene, "BTCUSD"), "the touch painted at once")
+        clock.now += 1.0  # every held-back row and slow column is due
+        scene.feed.activity.set()
+        await until(lambda: ladder.due_at is None, "the held-back rows painted")
+        painted = ladder_text(scene, "BTCUSD")
+        assert "3.5" in painted
+        ladder._strips = None  # a full repaint of the same book
+        assert ladder_text(scene, "BTCUSD") == painted

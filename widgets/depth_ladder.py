@@ -19,6 +19,7 @@ from typing import ClassVar, Final
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Region
 from textual.strip import Strip
 
 from app.books import Book, BookLevel, cumulative, group_levels
@@ -84,6 +85,11 @@ class DepthLadder(CachedStyles):
     """
 
     FLASH_SECONDS: ClassVar[float] = 0.6
+    DEEP_SECONDS: ClassVar[float] = 0.125
+    """How often the rows behind the touch are repainted on the refresh clock's ticks."""
+    SLOW_SECONDS: ClassVar[float] = 0.25
+    """How often cumulative totals and depth bars are repainted when nothing else in their
+    row changed."""
 
     def __init__(self, *, depth: int = 15, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
@@ -111,6 +117,24 @@ class DepthLadder(CachedStyles):
         self._computed_for = -1
         """``levels_per_side`` the rows were last read for."""
         self._shown: tuple[object, ...] = ()
+        self._line_keys: list[object] = []
+        """What each built line shows (to rebuild and repaint only the lines that change)."""
+        self._cols: tuple[int, int, int, bool, int] = (0, 0, 0, False, 0)
+        self._bar_scale = 0
+        """The cumulative total a full-width bar stands for, as last painted."""
+        self._built_stale = False
+        self._sticky_for: tuple[int, int] = (0, -1)
+        """The book and grouping the sticky decimals and widths belong to."""
+        self._sticky_places = (0, 0)
+        self._sticky_widths = (0, 0, 0)
+        self._built_n = -1
+        self._built_group = 0
+        self._slow_at = 0.0
+        self._deep_at = float("-inf")
+        self._deep_pending = False
+        self._slow_pending = False
+        self.due_at: float | None = None
+        """When rows held back behind the touch are to be repainted (None: none held)."""
         self._combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
         self._combos_stale = False
 
@@ -121,12 +145,19 @@ class DepthLadder(CachedStyles):
         """Levels that fit per side at the current height (header and spread lines aside)."""
         return max(1, min(self.depth, (self.size.height - 2) // 2))
 
-    def show(self, book: Book | None, now: float, message: str = "") -> None:
+    def show(
+        self, book: Book | None, now: float, message: str = "", *, urgent: bool = True
+    ) -> None:
         """Repaint from ``book`` as of ``now`` (call once per tick, only when it changed).
 
         ``message`` replaces the spread line (e.g. a failed subscription's code). The rows
         are read at once; when they come out the same as on screen (the change was deeper
-        than the ladder shows), nothing is repainted.
+        than the ladder shows), nothing is repainted. Only the lines that changed are.
+
+        Not ``urgent`` (the refresh clock's data ticks): the touch (best bid and ask, the
+        spread line) is repainted at once, the rows behind it at most every
+        :attr:`DEEP_SECONDS` (:attr:`due_at` says when the rest is due), unless the touch
+        price moved, which shifts every row. A key's effect is always urgent.
         """
         self._book = book
         self._now = now
@@ -137,10 +168,32 @@ class DepthLadder(CachedStyles):
         self._compute(self.levels_per_side)
         shown = self._shown_key()
         if shown == self._shown and self._strips is not None:
+            self.due_at = None
             return
-        self._shown = shown
-        self._strips = None
-        self.refresh()
+        if self._strips is None or self._strips_width != self.size.width:
+            self._shown = shown
+            self._strips = None
+            self.due_at = None
+            self.refresh()
+            return
+        deep = urgent or now - self._deep_at >= self.DEEP_SECONDS
+        changed = self._update_lines(self.size.width, now, deep)
+        if changed is None:
+            self._deep_pending = self._slow_pending = False
+        if changed is None or deep or not self._deep_pending:
+            self._deep_at = now
+            self._deep_pending = False
+        held = [self._deep_at + self.DEEP_SECONDS] if self._deep_pending else []
+        if self._slow_pending:
+            held.append(self._slow_at + self.SLOW_SECONDS)
+        self.due_at = min(held) if held else None
+        if not held:
+            self._shown = shown  # everything the rows say is on screen
+        if changed is None:
+            self.refresh()  # the columns moved: every line was rebuilt
+        elif changed:
+            width = self.size.width
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     def _shown_key(self) -> tuple[object, ...]:
         return (
@@ -173,8 +226,17 @@ class DepthLadder(CachedStyles):
             self.group_step_units = 0
             bids, asks = book.top(n)
         self._flash(bids, asks, now)
-        price_places = max(_places(bids, 0), _places(asks, 0))
-        amount_places = max(_places(bids, 1), _places(asks, 1))
+        # Decimals and column widths only grow while the same book is shown: a column that
+        # moved sideways each time the widest visible level changed was hard to read, and
+        # every move repainted the whole ladder.
+        identity = (id(book), self.group_step_units)
+        if identity != self._sticky_for:
+            self._sticky_for = identity
+            self._sticky_places = (0, 0)
+            self._sticky_widths = (0, 0, 0)
+        price_places = max(_places(bids, 0), _places(asks, 0), self._sticky_places[0])
+        amount_places = max(_places(bids, 1), _places(asks, 1), self._sticky_places[1])
+        self._sticky_places = (price_places, amount_places)
         self._bids = self._rows(bids, True, price_places, amount_places)
         self._asks = self._rows(asks, False, price_places, amount_places)
         self._max_total = max(
@@ -275,26 +337,134 @@ class DepthLadder(CachedStyles):
                 self._shown = self._shown_key()
             self._strips = self._build(width, self.size.height)
             self._strips_width = width
+            self._slow_at = self._now
         strips = self._strips
         return strips[y] if y < len(strips) else Strip.blank(width, self.base_style())
 
-    def _build(self, width: int, height: int) -> list[Strip]:
-        base = self.base_style()
-        if not self._combos or self._combos_stale != self._stale:
-            self._combos = self._row_styles(base)
-            self._combos_stale = self._stale
-        header = base + self.component_style("depth-ladder--header")
+    def _layout_rows(self) -> tuple[list[_Row | None], list[_Row | None]]:
+        """The rows as painted top to bottom: asks (padded above), then bids (padded below)."""
         n = self.levels_per_side
         rows: list[_Row | None] = [None] * (n - len(self._asks)) + list(reversed(self._asks))
         bid_rows: list[_Row | None] = list(self._bids) + [None] * (n - len(self._bids))
+        return rows, bid_rows
+
+    def _columns(
+        self, width: int, rows: list[_Row | None], bid_rows: list[_Row | None]
+    ) -> tuple[int, int, int, bool, int]:
         all_rows = [r for r in (*rows, *bid_rows) if r is not None]
-        pw = max([len("Price"), *(len(r.price) for r in all_rows)])
-        aw = max([len("Amount"), *(len(r.amount) for r in all_rows)])
-        tw = max([len("Total"), *(len(r.total) for r in all_rows)])
+        spw, saw, stw = self._sticky_widths
+        pw = max([len("Price"), spw, *(len(r.price) for r in all_rows)])
+        aw = max([len("Amount"), saw, *(len(r.amount) for r in all_rows)])
+        tw = max([len("Total"), stw, *(len(r.total) for r in all_rows)])
+        self._sticky_widths = (pw, aw, tw)
         show_total = width >= pw + aw + tw + 8
         used = 1 + pw + 2 + aw + (2 + tw if show_total else 0) + 1
-        bar_width = max(0, width - used)
-        cols = (pw, aw, tw, show_total, bar_width)
+        return (pw, aw, tw, show_total, max(0, width - used))
+
+    def _update_lines(self, width: int, now: float, deep: bool = True) -> list[int] | None:
+        """Rebuild only the lines whose content changed; their ``y``s, or None when the
+        columns moved (then every line was rebuilt).
+
+        Prices, amounts, the touch and flashes are repainted on every show; a row's
+        cumulative total and bar, which change on every row below a changed level, only
+        every :attr:`SLOW_SECONDS` (or with the row itself): the part of the ladder that
+        moves fastest is the part the eye follows, and repainting all the rows below it 30
+        times a second cost most of each screen update.
+        """
+        strips = self._strips
+        assert strips is not None
+        rows, bid_rows = self._layout_rows()
+        cols = self._columns(width, rows, bid_rows)
+        if (
+            cols != self._cols
+            or len(rows) != self._built_n  # the depth changed: every line moves
+            or self.group_step_units != self._built_group  # so did the title
+            or self._stale != self._built_stale  # every row's style changes
+            or "\n" in self._middle  # a message over several lines covers rows
+        ):
+            self._strips = self._build(width, self.size.height)
+            self._slow_at = now
+            return None
+        n = len(rows)
+        touch_rows = (n, n + 2)  # the best ask, above the spread line, and the best bid
+        keys = self._line_keys
+        if not deep:
+            for y, row in ((n, rows[-1]), (n + 2, bid_rows[0])):
+                old = keys[y]
+                price = None if row is None else row.price
+                if not isinstance(old, tuple) or old[0] is None or old[0][0] != price:
+                    deep = True  # the touch price moved: every row behind it shifts
+        slow = deep and now - self._slow_at >= self.SLOW_SECONDS
+        if slow:
+            self._slow_at = now
+            self._bar_scale = self._max_total
+        base = self.base_style()
+        self._ensure_combos(base)
+        changed: list[int] = []
+        self._deep_pending = False
+        self._slow_pending = False
+        for y, row in enumerate((*rows, None, *bid_rows), start=1):
+            if not deep and y not in touch_rows and y != n + 1:
+                self._deep_pending = True  # (whether they differ is found out when due)
+                continue
+            if y == n + 1:
+                key: object = self._middle_key()
+                if keys[y] != key:
+                    keys[y] = key
+                    strips[y] = self._middle_strips(width, base)[0]
+                    changed.append(y)
+                continue
+            old = keys[y]
+            key = self._row_key(row, cols)
+            if key == old:
+                continue
+            if not slow and isinstance(old, tuple) and old[0] == key[0]:
+                self._slow_pending = True  # only the total and bar differ: the slow pass
+                continue
+            keys[y] = key
+            strips[y] = self._row_strip(row, cols, width, base)
+            changed.append(y)
+        return changed
+
+    def _middle_key(self) -> object:
+        return ("middle", self._middle, self._middle_alert, self._stale)
+
+    def _middle_strips(self, width: int, base: Style) -> list[Strip]:
+        middle_style = base + self.component_style(
+            "depth-ladder--alert" if self._middle_alert else "depth-ladder--spread"
+        )
+        if self._stale and not self._middle_alert:
+            middle_style += self.component_style("depth-ladder--stale")
+        return [
+            self.line([Segment(f" {line}", middle_style)], width, middle_style)
+            for line in self._middle.split("\n")
+        ]
+
+    def _ensure_combos(self, base: Style) -> None:
+        if not self._combos or self._combos_stale != self._stale:
+            self._combos = self._row_styles(base)
+            self._combos_stale = self._stale
+
+    def _bar_eighths(self, row: _Row, cols: tuple[int, int, int, bool, int]) -> int:
+        bar_width = cols[4]
+        scale = self._bar_scale
+        if bar_width <= 0 or scale <= 0:
+            return 0
+        return min(bar_width * 8, max(row.total_units * bar_width * 8 // scale, 1))
+
+    def _build(self, width: int, height: int) -> list[Strip]:
+        base = self.base_style()
+        self._ensure_combos(base)
+        header = base + self.component_style("depth-ladder--header")
+        n = self.levels_per_side
+        rows, bid_rows = self._layout_rows()
+        cols = self._columns(width, rows, bid_rows)
+        self._cols = cols
+        self._bar_scale = self._max_total
+        pw, aw, tw, show_total, _ = cols
+        self._built_stale = self._stale
+        self._built_n = n
+        self._built_group = self.group_step_units
 
         title = f" {'Price':>{pw}}  {'Amount':>{aw}}"
         if show_total:
@@ -305,20 +475,32 @@ class DepthLadder(CachedStyles):
         gap = width - len(title) - len(extra) - 1
         title = title + " " * gap + extra if gap >= 1 else title
         strips = [self.line([Segment(title, header)], width, base)]
-        strips.extend(self._row_strip(row, cols, width, base) for row in rows)
-        middle_style = base + self.component_style(
-            "depth-ladder--alert" if self._middle_alert else "depth-ladder--spread"
-        )
-        if self._stale and not self._middle_alert:
-            middle_style += self.component_style("depth-ladder--stale")
-        lines = self._middle.split("\n")
-        strips.append(self.line([Segment(f" {lines[0]}", middle_style)], width, middle_style))
-        strips.extend(self._row_strip(row, cols, width, base) for row in bid_rows)
+        keys: list[object] = [("title", title)]
+        for row in rows:
+            strips.append(self._row_strip(row, cols, width, base))
+            keys.append(self._row_key(row, cols))
+        middle = self._middle_strips(width, base)
+        strips.append(middle[0])
+        keys.append(self._middle_key())
+        for row in bid_rows:
+            strips.append(self._row_strip(row, cols, width, base))
+            keys.append(self._row_key(row, cols))
         # Further message lines (a failed subscription's code) go under the first.
-        for offset, line in enumerate(lines[1:], start=n + 2):
+        for offset, line in enumerate(middle[1:], start=n + 2):
             if offset < len(strips):
-                strips[offset] = self.line([Segment(f" {line}", middle_style)], width, middle_style)
+                strips[offset] = line
+                keys[offset] = ("message", offset)
+        self._line_keys = keys
         return strips
+
+    def _row_key(
+        self, row: _Row | None, cols: tuple[int, int, int, bool, int]
+    ) -> tuple[object, object]:
+        """(what changes fast: price, amount, touch, flash; what changes slowly: total, bar)."""
+        if row is None:
+            return (None, None)
+        fast = (row.price, row.amount, row.is_bid, row.touch, row.flash)
+        return (fast, (row.total, self._bar_eighths(row, cols)))
 
     def forget_styles(self) -> None:
         """Styles changed: the combined row styles go too."""
@@ -364,9 +546,8 @@ class DepthLadder(CachedStyles):
             segments.append(Segment(total, text))
             used += len(total)
         segments.append(Segment(" ", base))
-        if bar_width > 0 and self._max_total > 0:
-            eighths = row.total_units * bar_width * 8 // self._max_total
-            full, part = divmod(max(eighths, 1), 8)
+        if bar_width > 0 and self._bar_scale > 0:
+            full, part = divmod(self._bar_eighths(row, cols), 8)
             blocks = "█" * full + (_EIGHTHS[part] if part else "")
             segments.append(Segment(blocks, bar))
             used += len(blocks)  # one cell per block character

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.widgets import Static
 
-from widgets.quiet import update_static
+from widgets.quiet import QuietStatic, update_static
 
 _BADGE_STYLE = {
     "AUTHENTICATING": "yellow",
@@ -27,7 +26,7 @@ _BADGE_STYLE = {
 }
 
 
-class MarketTabs(Static):
+class MarketTabs(QuietStatic):
     """``1 BTCUSD LIVE │ 2 ETHUSD SYNCING ...`` with the current market highlighted."""
 
     _shown: Text | None = None

@@ -13,7 +13,6 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Click
 from textual.message import Message
-from textual.widgets import Static
 
 from app.books import Book, BookState
 from app.events import ConnectionState, Subscription, SubState
@@ -21,7 +20,7 @@ from app.feed import HEARTBEAT_KEY, FeedClient
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
 from app.tape import MarketTape
 from widgets.depth_ladder import GROUP_MULTIPLES, DepthLadder, format_bps
-from widgets.quiet import update_static
+from widgets.market_header import MarketHeader
 from widgets.subscription_panel import SubscriptionPanel, format_age
 from widgets.trade_tape import SIDE_TEXT, TradeTape
 
@@ -93,9 +92,8 @@ class MarketView(Vertical):
         """Grid layout: leave out rows that are the same for every market."""
         self.ladder = DepthLadder(depth=depth)
         self.trades = TradeTape(large_multiple=large_multiple)
-        self.header = Static(classes="market-header")
+        self.header = MarketHeader(classes="market-header")
         self.panel = SubscriptionPanel()
-        self._header_text: Text | None = None
 
     def compose(self) -> ComposeResult:
         """Header, then ladder beside tape, then the channel panel."""
@@ -135,9 +133,19 @@ class MarketView(Vertical):
     # ------------------------------------------------------------------ repainting
 
     def refresh_data(
-        self, now: float, *, book_changed: bool = True, tape_changed: bool = True
+        self,
+        now: float,
+        *,
+        book_changed: bool = True,
+        tape_changed: bool = True,
+        urgent: bool = True,
     ) -> None:
-        """Repaint from the store and tape (once per tick, only the parts that changed)."""
+        """Repaint from the store and tape (once per tick, only the parts that changed).
+
+        Not ``urgent`` (the refresh clock's ticks), the ladder repaints the touch at once and
+        the rows behind it, and the tape, at their own slower pace (:meth:`due_at` says when
+        the rest is due); a key's effect is always urgent and painted in full.
+        """
         feed = self.feed
         if book_changed:
             book = feed.store.get(self.market)
@@ -150,10 +158,20 @@ class MarketView(Vertical):
                 message = "market_data not subscribed"
             elif feed.state in _WAITING_BADGE and (book is None or not book.has_data):
                 message = f"{_WAITING_BADGE[feed.state]} · no book until connected"
-            self.ladder.show(book, now, message)
+            self.ladder.show(book, now, message, urgent=urgent)
         if tape_changed:
-            self.trades.show(feed.tape.get(self.market))
+            self.trades.show(feed.tape.get(self.market), None if urgent else now)
         self.refresh_clock(now)
+
+    def due_at(self) -> float | None:
+        """The earliest time a part of this view wants repainting without new data: a flash
+        ending, ladder rows or trades held back to their slower pace."""
+        times = [
+            t
+            for t in (self.ladder.flash_deadline, self.ladder.due_at, self.trades.due_at)
+            if t is not None
+        ]
+        return min(times) if times else None
 
     def refresh_clock(self, now: float) -> None:
         """Repaint the time-dependent parts (header age, channel ages)."""
@@ -167,9 +185,7 @@ class MarketView(Vertical):
         self.set_class(self.badge in ("SYNCING", "RESYNC"), "-syncing")
         self.set_class(self.badge == "FAILED", "-failed")
         self.set_class(crossed, "-crossed")
-        self._header_text = update_static(
-            self.header, self._header(book, md, feed.tape.get(self.market), now), self._header_text
-        )
+        self.header.show(self._header(book, md, feed.tape.get(self.market), now))
         heartbeat = feed.subscriptions.get(HEARTBEAT_KEY)
         self.panel.show(subs, heartbeat, now, self.error, self.compact)
 

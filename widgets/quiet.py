@@ -8,9 +8,12 @@ the number of lines changed (the one way such a widget's size can change here).
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
@@ -26,7 +29,50 @@ def update_static(widget: Static, text: Text, last: Text | None) -> Text:
     return text
 
 
-class CachedStyles(Widget):
+class CachedLines(Widget):
+    """A widget whose rendered lines are kept until it is refreshed or restyled.
+
+    Textual's compositor paints the bounding box of everything that changed in a screen
+    update, and asks every widget overlapping it for its lines, changed or not; with four
+    markets changing in four corners that is every widget on the screen, 28 of them, on
+    every update, each costing a few hundred microseconds to hand back lines it already had
+    (its background, filters and crops worked out again). A widget that was not refreshed
+    since it last rendered the same region hands back the same lines here. Anything that
+    can change what it shows (``refresh`` in every form, a style update, a resize) drops
+    them.
+    """
+
+    _rendered: tuple[Region, list[Strip]] | None = None
+
+    def refresh(self, *regions: Region, **kwargs: Any) -> Any:
+        """Drop the kept lines, then refresh as usual."""
+        self._rendered = None
+        return super().refresh(*regions, **kwargs)
+
+    def notify_style_update(self) -> None:
+        """Styles changed: the kept lines are out of date."""
+        self._rendered = None
+        super().notify_style_update()
+
+    def _set_dirty(self, *regions: Region) -> None:
+        self._rendered = None
+        super()._set_dirty(*regions)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines kept for ``crop`` when nothing changed since, else rendered anew."""
+        kept = self._rendered
+        if kept is not None and kept[0] == crop:
+            return kept[1]
+        lines = super().render_lines(crop)
+        self._rendered = (crop, lines)
+        return lines
+
+
+class QuietStatic(CachedLines, Static):
+    """A :class:`~textual.widgets.Static` that keeps its rendered lines (:class:`CachedLines`)."""
+
+
+class CachedStyles(CachedLines):
     """Component and base styles resolved once, until the styles really change.
 
     Textual clears its own component-style cache on every ``refresh()``, and resolving a

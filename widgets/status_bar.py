@@ -8,11 +8,10 @@ and ``-warn`` colour the bar when the connection is not healthy.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from app.events import ConnectionState
 from app.feed import FeedClient
-from widgets.quiet import update_static
+from widgets.quiet import QuietStatic, update_static
 
 _STATE_STYLE = {
     ConnectionState.IDLE: "dim",
@@ -36,7 +35,7 @@ def format_countdown(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class StatusBar(Static):
+class StatusBar(QuietStatic):
     """Connection state, endpoint, token countdown, rates and clock offset."""
 
     _shown: Text | None = None

@@ -9,10 +9,9 @@ Errors that belong to the market (from the feed) are shown on a last line.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from app.events import Subscription, SubState
-from widgets.quiet import update_static
+from widgets.quiet import QuietStatic, update_static
 
 _STATE_STYLE = {
     SubState.PENDING: "yellow",
@@ -39,7 +38,7 @@ def format_age(age: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-class SubscriptionPanel(Static):
+class SubscriptionPanel(QuietStatic):
     """Channel states of one market (updated in place by its MarketView)."""
 
     DEFAULT_CSS = """

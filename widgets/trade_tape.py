@@ -77,8 +77,27 @@ class TradeTape(CachedStyles):
         self._row_layout: tuple[object, ...] = ()
         self._row_cache: dict[Trade, Strip] = {}
 
-    def show(self, tape: MarketTape | None) -> None:
-        """Take the tape's newest trades and repaint if what shows changed (once per tick)."""
+    MIN_INTERVAL: ClassVar[float] = 0.125
+    """Seconds between two repaints of the tape. A new trade moves every row down, so each
+    repaint is the whole widget; eight a second reads as live, thirty cost four times as
+    much. A change that comes sooner waits (:attr:`due_at`), it is never lost."""
+
+    due_at: float | None = None
+    """When a change held back by :attr:`MIN_INTERVAL` is to be shown (None: none held)."""
+    _shown_at = float("-inf")
+
+    def show(self, tape: MarketTape | None, now: float | None = None) -> None:
+        """Take the tape's newest trades and repaint if what shows changed (once per tick).
+
+        With ``now`` (the screen's clock), at most one repaint per :attr:`MIN_INTERVAL`.
+        """
+        if now is not None:
+            if now - self._shown_at < self.MIN_INTERVAL:
+                self._tape = tape
+                self.due_at = self._shown_at + self.MIN_INTERVAL
+                return
+            self._shown_at = now
+        self.due_at = None
         self._tape = tape
         height = self.size.height
         if not height or self._strips is None:

@@ -1,0 +1,166 @@
+"""What repainting costs: the dashboard's CPU against a floor measured in the same run.
+
+- The floor (``repaint_floor_*``): a minimal Textual app of four Line-API widgets in a 2x2
+  grid at 200x60, each repainting every line with new text 30 times a second. It is what any
+  Textual dashboard of that size pays if it repaints everything at 30 Hz.
+- The dashboard (``repaint_dash_<rate>_*``): the real DashboardApp, four markets at 200x60,
+  on a real FeedClient against the simulator in its own process, paced at 0 (subscribed, no
+  book updates: only heartbeats), 200 and 1,000 frames/s.
+
+For each: the process's CPU as a share of one core and as a ratio of the floor's CPU,
+screen updates per second (Textual compositor passes that painted something: what the
+terminal receives) and the CPU milliseconds each took, separately from the dashboard's own
+refresh ticks. Goals (issue 10): at 200 frames/s <= 0.35x the floor, at 1k <= 0.5x, idle
+<= 0.05x.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar, Final
+
+from rich.segment import Segment
+from textual.app import App, ComposeResult
+from textual.screen import Screen
+from textual.strip import Strip
+from textual.widget import Widget
+
+from app.auth import Credentials
+from app.books import BookState
+from app.config import Config
+from app.dashboard import DashboardApp
+from app.feed import FeedClient
+from benchmarks.common import report
+from benchmarks.simproc import CLIENT_ID, CLIENT_SECRET, FRAMES_PER_UPDATE, MARKETS, simulator
+
+SIZE: Final = (200, 60)
+WINDOW: Final = 6.0
+RATES: Final = (0, 200, 1_000)
+
+
+class ScreenUpdates:
+    """Counts Textual's screen updates that painted something, and their CPU time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.cpu = 0.0
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Wrap ``Screen._on_timer_update`` (the compositor pass) for the block."""
+        original = Screen._on_timer_update
+
+        def timed(screen: Screen[object]) -> None:
+            painting = bool(screen._dirty_widgets) or screen._layout_required
+            start = time.process_time()
+            original(screen)
+            if painting:
+                self.count += 1
+                self.cpu += time.process_time() - start
+
+        Screen._on_timer_update = timed  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            Screen._on_timer_update = original  # type: ignore[method-assign]
+
+
+class FloorPanel(Widget):
+    """A Line-API widget that shows new text on every line each time it is refreshed."""
+
+    DEFAULT_CSS = "FloorPanel { border: round $primary; }"
+    frame = 0
+
+    def render_line(self, y: int) -> Strip:
+        """A line whose digits change every frame."""
+        width = self.size.width
+        text = f" {self.frame:>8} {y:>3} " + f"{(self.frame * 7919 + y * 104729) % 10**9:>12,}"
+        return Strip([Segment(text.ljust(width)[:width])], width)
+
+
+class FloorApp(App[None]):
+    """Four FloorPanels in a grid, every line repainted at 30 Hz."""
+
+    CSS: ClassVar[str] = "Screen { layout: grid; grid-size: 2 2; }"
+
+    def compose(self) -> ComposeResult:
+        for _ in range(4):
+            yield FloorPanel()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / 30, self._repaint)
+
+    def _repaint(self) -> None:
+        for panel in self.query(FloorPanel):
+            panel.frame += 1
+            panel.refresh()
+
+
+async def _floor() -> tuple[float, ScreenUpdates]:
+    updates = ScreenUpdates()
+    app = FloorApp()
+    with updates.watching():
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.5)
+            updates.count, updates.cpu = 0, 0.0
+            cpu0, start = time.process_time(), time.perf_counter()
+            await asyncio.sleep(WINDOW)
+            cpu = (time.process_time() - cpu0) / (time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+    updates.count = round(updates.count / elapsed * WINDOW)
+    return cpu, updates
+
+
+async def _dashboard(token_url: str, ws_url: str) -> tuple[float, ScreenUpdates, float, int]:
+    """(CPU share, screen updates, frames/s received, refresh ticks that painted)."""
+    updates = ScreenUpdates()
+    feed = FeedClient(Credentials(CLIENT_ID, CLIENT_SECRET), token_url, ws_url, label="bench")
+    for market in MARKETS:
+        feed.subscribe(market)
+    app = DashboardApp(feed=feed, config=Config())
+    with updates.watching():
+        async with app.run_test(size=SIZE) as pilot:
+            deadline = time.monotonic() + 20
+            while not all(
+                (book := feed.store.get(m)) is not None and book.state is BookState.LIVE
+                for m in MARKETS
+            ):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the books did not go live")
+                await pilot.pause(0.05)
+            await pilot.pause(1.0)
+            updates.count, updates.cpu = 0, 0.0
+            ticks0, frames0 = app.repaints, feed.stats.frames
+            cpu0, start = time.process_time(), time.perf_counter()
+            await asyncio.sleep(WINDOW)
+            elapsed = time.perf_counter() - start
+            cpu = (time.process_time() - cpu0) / elapsed
+            received = (feed.stats.frames - frames0) / elapsed
+            ticks = app.repaints - ticks0
+            await app.stop_feed()
+    return cpu, updates, received, ticks
+
+
+def _report_updates(name: str, updates: ScreenUpdates) -> None:
+    report(f"{name}_updates", updates.count / WINDOW, "screen updates/s")
+    per = updates.cpu / updates.count * 1000 if updates.count else 0.0
+    report(f"{name}_ms_per_update", per, "ms CPU")
+
+
+def run() -> None:
+    """The floor, then the dashboard at each paced rate, as ratios of the floor."""
+    floor_cpu, floor_updates = asyncio.run(_floor())
+    report("repaint_floor_cpu", floor_cpu * 100, "%core")
+    _report_updates("repaint_floor", floor_updates)
+    for rate in RATES:
+        per_market = max(rate, 0.004) / FRAMES_PER_UPDATE / len(MARKETS)
+        with simulator("--rate", f"{per_market:.4f}", "--steady") as (token_url, ws_url, _pid):
+            cpu, updates, received, ticks = asyncio.run(_dashboard(token_url, ws_url))
+        name = f"repaint_dash_{rate}"
+        report(f"{name}_cpu", cpu * 100, "%core", cpu / floor_cpu, "the floor")
+        _report_updates(name, updates)
+        report(f"{name}_ticks", ticks / WINDOW, "ticks/s that painted")
+        report(f"{name}_received", received, "frames/s")

@@ -1,0 +1,91 @@
+"""MarketHeader: a market's three summary lines (state, touch, spread, last trade), Line API.
+
+The text comes from :class:`~widgets.market_view.MarketView` as one Rich ``Text``; each line
+is turned into a :class:`Strip` once and kept, and only the lines whose text changed are
+repainted. As a ``Static`` the header re-rendered all three lines from the Rich text on
+every change of the touch, about 0.4 ms a line, the costliest thing on screen per line.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
+
+from widgets.quiet import CachedStyles
+
+
+class MarketHeader(CachedStyles):
+    """Three lines of Rich text, each repainted only when it changed."""
+
+    DEFAULT_CSS = """
+    MarketHeader {
+        height: 3;
+    }
+    """
+
+    def __init__(self, *, classes: str | None = None) -> None:
+        super().__init__()
+        if classes:
+            self.add_class(*classes.split())
+        self._text = Text()
+        self._lines: list[Text] = []
+        self._strips: dict[int, Strip] = {}
+        self._strips_width = -1
+
+    def render(self) -> Text:
+        """The header's text (for tests and anything that reads it; painting is per line)."""
+        return self._text
+
+    def show(self, text: Text) -> None:
+        """Show ``text``; repaint the lines that differ from what is on screen."""
+        if text == self._text:
+            return
+        lines = list(text.split("\n", allow_blank=True))
+        old = self._lines
+        self._text, self._lines = text, lines
+        if len(lines) != len(old):
+            self._strips.clear()
+            self.refresh()
+            return
+        width = self.size.width
+        changed = [y for y, (a, b) in enumerate(zip(old, lines, strict=True)) if a != b]
+        for y in changed:
+            self._strips.pop(y, None)
+        if changed and width:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    def forget_styles(self) -> None:
+        """Styles changed: every line is built again."""
+        super().forget_styles()
+        self._strips = {}
+
+    def on_resize(self) -> None:
+        """The width changed: every line is built again."""
+        self._strips = {}
+
+    def render_line(self, y: int) -> Strip:
+        """One line of the header (Line API)."""
+        width = self.size.width
+        base = self.base_style()
+        if width != self._strips_width:
+            self._strips = {}
+            self._strips_width = width
+        strip = self._strips.get(y)
+        if strip is None:
+            if y < len(self._lines):
+                line = self._lines[y].copy()
+                line.truncate(width, overflow="ellipsis")
+                segments = [
+                    Segment(seg.text, base + seg.style if seg.style else base)
+                    for seg in line.render(self.app.console)
+                    if seg.text != "\n"
+                ]
+                # The padding has the background alone, as Static pads: the same cells.
+                strip = self.line(segments, width, Style(bgcolor=base.bgcolor))
+            else:
+                strip = Strip.blank(width, base)
+            self._strips[y] = strip
+        return strip
