@@ -133,6 +133,7 @@ class DepthLadder(CachedStyles):
         self._deep_at = float("-inf")
         self._deep_pending = False
         self._slow_pending = False
+        self._painted_touch: tuple[object, ...] = ()
         self.due_at: float | None = None
         """When rows held back behind the touch are to be repainted (None: none held)."""
         self._combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
@@ -165,6 +166,16 @@ class DepthLadder(CachedStyles):
         if not self.size.height:
             self._invalidate()  # not laid out yet: rows are read at the first paint
             return
+        touch = self._touch_of(book, message)
+        if (
+            not urgent
+            and self._strips is not None
+            and touch == self._painted_touch
+            and self.due_at is not None
+            and now < self.due_at
+        ):
+            return  # the touch is as painted and the rest is not due: nothing to read yet
+        self._painted_touch = touch
         self._compute(self.levels_per_side)
         shown = self._shown_key()
         if shown == self._shown and self._strips is not None:
@@ -194,6 +205,13 @@ class DepthLadder(CachedStyles):
         elif changed:
             width = self.size.width
             self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    @staticmethod
+    def _touch_of(book: Book | None, message: str) -> tuple[object, ...]:
+        """What the touch rows and the spread line are made of (cheap to read)."""
+        if book is None:
+            return (None, message)
+        return (book.best_bid, book.best_ask, book.stale, book.resync_reason, message)
 
     def _shown_key(self) -> tuple[object, ...]:
         return (

@@ -93,6 +93,7 @@ class MarketView(Vertical):
         self.ladder = DepthLadder(depth=depth)
         self.trades = TradeTape(large_multiple=large_multiple)
         self.header = MarketHeader(classes="market-header")
+        self._header_key: tuple[object, ...] = ()
         self.panel = SubscriptionPanel()
 
     def compose(self) -> ComposeResult:
@@ -185,7 +186,23 @@ class MarketView(Vertical):
         self.set_class(self.badge in ("SYNCING", "RESYNC"), "-syncing")
         self.set_class(self.badge == "FAILED", "-failed")
         self.set_class(crossed, "-crossed")
-        self.header.show(self._header(book, md, feed.tape.get(self.market), now))
+        tape = feed.tape.get(self.market)
+        age = md.age(now) if md is not None else None
+        key = (
+            self.badge,
+            None if book is None else (book.best_bid, book.best_ask, book.has_data),
+            None if md is None else (md.state, md.error),
+            None if age is None else format_age(age),
+            None if tape is None else (tape.count, tape.last),
+            None
+            if (ed := feed.subscriptions.get((EXECUTION_DATA, self.market))) is None
+            else (ed.state, ed.error),
+            feed.state,
+            feed.state_detail,
+        )
+        if key != self._header_key:  # building the header's text is most of a tick's cost
+            self._header_key = key
+            self.header.show(self._header(book, md, tape, now))
         heartbeat = feed.subscriptions.get(HEARTBEAT_KEY)
         self.panel.show(subs, heartbeat, now, self.error, self.compact)
 
