@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m benchmarks [FILTER ...]``.
 
 Every ``benchmarks/bench_*.py`` module whose name contains one of the filters (all of them
-without a filter) is imported and its ``run()`` called; each prints its own ``BENCH`` lines.
+without a filter) is imported and its ``run()`` called, each in a process of its own when
+there are several; each prints its own ``BENCH`` lines.
 A module that fails prints ``BENCH-ERROR <module> <exception>`` and the others still run;
 the exit status is 1 if any failed, 2 if the filters matched nothing.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
 import sys
 import time
 import traceback
@@ -31,6 +33,14 @@ def main(argv: list[str]) -> int:
     if not selected:
         print(f"no benchmark matches {' '.join(argv)!r}; have: {' '.join(names)}", file=sys.stderr)
         return 2
+    if len(selected) > 1:
+        # Each module in a process of its own: memory figures (resident size, growth) are
+        # then the module's, not whatever the modules before it left behind.
+        codes = [
+            subprocess.run([sys.executable, "-m", "benchmarks", name], check=False).returncode
+            for name in selected
+        ]
+        return 1 if any(codes) else 0
     failed = 0
     for name in selected:
         start = time.perf_counter()
