@@ -20,9 +20,9 @@ from app.events import ConnectionState
 from app.feed import FeedClient
 from app.session import Session, SessionOptions
 from tests.feedkit import make_feed, running_sim, until
-from widgets.market_header import MarketHeader
 from widgets.market_tabs import MarketTabs
 from widgets.status_bar import StatusBar
+from widgets.text_lines import TextLines
 
 SIZE = (140, 40)
 
@@ -37,7 +37,7 @@ class FakeClock:
         return self.now
 
 
-def text_of(widget: Static | MarketHeader) -> str:
+def text_of(widget: Static | TextLines) -> str:
     return str(widget.render())
 
 

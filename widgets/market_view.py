@@ -20,8 +20,8 @@ from app.feed import HEARTBEAT_KEY, FeedClient
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
 from app.tape import MarketTape
 from widgets.depth_ladder import GROUP_MULTIPLES, DepthLadder, format_bps
-from widgets.market_header import MarketHeader
 from widgets.subscription_panel import SubscriptionPanel, format_age
+from widgets.text_lines import TextLines
 from widgets.trade_tape import SIDE_TEXT, TradeTape
 
 _BADGE_STYLE = {
@@ -92,7 +92,7 @@ class MarketView(Vertical):
         """Grid layout: leave out rows that are the same for every market."""
         self.ladder = DepthLadder(depth=depth)
         self.trades = TradeTape(large_multiple=large_multiple)
-        self.header = MarketHeader(classes="market-header")
+        self.header = TextLines(classes="market-header")
         self._header_key: tuple[object, ...] = ()
         self.panel = SubscriptionPanel()
 
@@ -202,7 +202,7 @@ class MarketView(Vertical):
         )
         if key != self._header_key:  # building the header's text is most of a tick's cost
             self._header_key = key
-            self.header.show(self._header(book, md, tape, now))
+            self.header.show_text(self._header(book, md, tape, now))
         heartbeat = feed.subscriptions.get(HEARTBEAT_KEY)
         self.panel.show(subs, heartbeat, now, self.error, self.compact)
 

@@ -1,9 +1,10 @@
-"""MarketHeader: a market's three summary lines (state, touch, spread, last trade), Line API.
+"""TextLines: a few lines of Rich text repainted line by line (Line API), for text that
+changes at data rates: a market's header, its channel panel.
 
-The text comes from :class:`~widgets.market_view.MarketView` as one Rich ``Text``; each line
-is turned into a :class:`Strip` once and kept, and only the lines whose text changed are
-repainted. As a ``Static`` the header re-rendered all three lines from the Rich text on
-every change of the touch, about 0.4 ms a line, the costliest thing on screen per line.
+The text comes as one Rich ``Text``; each line is turned into a :class:`Strip` once and
+kept, and only the lines whose text changed are repainted. As a ``Static`` such text was
+rendered again whole on every change (about 0.4 ms a line, the costliest thing on screen
+per line), and a one-line change repainted every line.
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Region
+from textual.content import Content
+from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from widgets.quiet import CachedStyles
 
 
-class MarketHeader(CachedStyles):
-    """Three lines of Rich text, each repainted only when it changed."""
+class TextLines(CachedStyles):
+    """Lines of Rich text, each repainted only when it changed; as tall as its text."""
 
     DEFAULT_CSS = """
-    MarketHeader {
-        height: 3;
+    TextLines {
+        height: auto;
     }
     """
 
@@ -39,7 +41,11 @@ class MarketHeader(CachedStyles):
         """The header's text (for tests and anything that reads it; painting is per line)."""
         return self._text
 
-    def show(self, text: Text) -> None:
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """As many lines as the text has."""
+        return len(self._lines)
+
+    def show_text(self, text: Text) -> None:
         """Show ``text``; repaint the lines that differ from what is on screen."""
         if text == self._text:
             return
@@ -48,7 +54,7 @@ class MarketHeader(CachedStyles):
         self._text, self._lines = text, lines
         if len(lines) != len(old):
             self._strips.clear()
-            self.refresh()
+            self.refresh(layout=True)  # as tall as the text: the height changed
             return
         width = self.size.width
         changed = [y for y, (a, b) in enumerate(zip(old, lines, strict=True)) if a != b]
@@ -78,10 +84,11 @@ class MarketHeader(CachedStyles):
             if y < len(self._lines):
                 line = self._lines[y].copy()
                 line.truncate(width, overflow="ellipsis")
+                # Through Textual's Content, as Static renders text: the same segments, so
+                # the same cells and the same screenshots.
                 segments = [
                     Segment(seg.text, base + seg.style if seg.style else base)
-                    for seg in line.render(self.app.console)
-                    if seg.text != "\n"
+                    for seg in Content.from_rich_text(line, self.app.console).render_segments()
                 ]
                 # The padding has the background alone, as Static pads: the same cells.
                 strip = self.line(segments, width, Style(bgcolor=base.bgcolor))
