@@ -20,7 +20,7 @@ from typing import Final
 from urllib.parse import quote, quote_plus
 
 MASK: Final = "***"
-MIN_SECRET_LENGTH: Final = 6
+MIN_SECRET_LENGTH: Final = 8
 TOKENS_KEPT: Final = 8
 """Access tokens remembered: the current and previous ones of a few providers (tests run
 several in one process), plenty for a token that is replaced once an hour."""

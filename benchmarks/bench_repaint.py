@@ -24,6 +24,7 @@ from typing import ClassVar, Final
 
 from rich.segment import Segment
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
@@ -123,14 +124,7 @@ async def _dashboard(token_url: str, ws_url: str) -> tuple[float, ScreenUpdates,
     app = DashboardApp(feed=feed, config=Config())
     with updates.watching():
         async with app.run_test(size=SIZE) as pilot:
-            deadline = time.monotonic() + 20
-            while not all(
-                (book := feed.store.get(m)) is not None and book.state is BookState.LIVE
-                for m in MARKETS
-            ):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the books did not go live")
-                await pilot.pause(0.05)
+            await books_live(feed, pilot)
             await pilot.pause(1.0)
             updates.count, updates.cpu = 0, 0.0
             ticks0, frames0 = app.repaints, feed.stats.frames
@@ -142,6 +136,17 @@ async def _dashboard(token_url: str, ws_url: str) -> tuple[float, ScreenUpdates,
             ticks = app.repaints - ticks0
             await app.stop_feed()
     return cpu, updates, received, ticks
+
+
+async def books_live(feed: FeedClient, pilot: Pilot[None], limit: float = 20.0) -> None:
+    """Wait until every benchmark market's book is LIVE (RuntimeError after ``limit`` s)."""
+    deadline = time.monotonic() + limit
+    while not all(
+        (book := feed.store.get(m)) is not None and book.state is BookState.LIVE for m in MARKETS
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the books did not go live")
+        await pilot.pause(0.05)
 
 
 def _report_updates(name: str, updates: ScreenUpdates) -> None:

@@ -27,11 +27,10 @@ import time
 from typing import Final
 
 from app.auth import Credentials
-from app.books import BookState
 from app.config import Config
 from app.dashboard import DashboardApp
 from app.feed import FeedClient
-from benchmarks.bench_repaint import ScreenUpdates
+from benchmarks.bench_repaint import ScreenUpdates, books_live
 from benchmarks.common import report, rss_mib
 from benchmarks.simproc import CLIENT_ID, CLIENT_SECRET, FRAMES_PER_UPDATE, MARKETS, simulator
 
@@ -50,14 +49,7 @@ async def _measure(
         feed.subscribe(market)
     app = DashboardApp(feed=feed, config=Config())
     async with app.run_test(size=(200, 60)) as pilot:
-        deadline = time.monotonic() + 20
-        while not all(
-            (book := feed.store.get(m)) is not None and book.state is BookState.LIVE
-            for m in MARKETS
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the books did not go live")
-            await pilot.pause(0.05)
+        await books_live(feed, pilot)
         await pilot.pause(0.5)
         repaints0, frames0, rss0 = app.repaints, feed.stats.frames, rss_mib()
         updates.count, updates.cpu = 0, 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -192,6 +193,33 @@ def parse_lines(data: bytes) -> list[dict[str, Any]]:
     parsed = [json.loads(line) for line in lines]
     assert all("kind" in obj for obj in parsed)
     return parsed
+
+
+def stream_args(sim: Simulator, *more: str) -> list[str]:
+    """``sordash stream`` arguments pointing at ``sim`` for BTCUSD, then ``more``."""
+    return [
+        "stream",
+        "--ws-url",
+        sim.ws_url,
+        "--token-url",
+        sim.token_url,
+        "--markets",
+        "BTCUSD",
+        *more,
+    ]
+
+
+def sim_credentials(sim: Simulator, secret: str | None = None) -> dict[str, str]:
+    """The environment that gives the CLI ``sim``'s credentials (or another secret)."""
+    return {"PAXOS_CLIENT_ID": sim.client_id, "PAXOS_CLIENT_SECRET": secret or sim.client_secret}
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago: nothing listens there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 CLI = (sys.executable, "-m", "app.cli")

@@ -8,7 +8,6 @@ CONNECTED.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from textual.widgets import Static
@@ -19,7 +18,7 @@ from app.dashboard import DashboardApp
 from app.events import ConnectionState
 from app.feed import FeedClient
 from app.session import Session, SessionOptions
-from tests.feedkit import make_feed, running_sim, until
+from tests.feedkit import free_port, make_feed, running_sim, until
 from widgets.market_tabs import MarketTabs
 from widgets.status_bar import StatusBar
 from widgets.text_lines import TextLines
@@ -51,13 +50,6 @@ def tabs(app: DashboardApp) -> str:
 
 def header(app: DashboardApp, market: str) -> str:
     return text_of(app.views[market].header)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:  # free a moment ago: nothing listens there
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def test_offline_start_shows_the_markets_and_a_countdown_that_counts() -> None:

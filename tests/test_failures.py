@@ -42,6 +42,8 @@ from tests.feedkit import (
     run_cli,
     running,
     running_sim,
+    sim_credentials,
+    stream_args,
     until,
 )
 
@@ -216,16 +218,7 @@ async def test_an_echoing_400_never_shows_the_secret() -> None:
     async with running_sim(client_secret="the-real-client-secret+42") as sim:
         sim.echo_bad_requests(True)
         code, out, err = await run_cli(
-            "stream",
-            "--ws-url",
-            sim.ws_url,
-            "--token-url",
-            sim.token_url,
-            "--markets",
-            "BTCUSD",
-            "--duration",
-            "20",
-            env={"PAXOS_CLIENT_ID": sim.client_id, "PAXOS_CLIENT_SECRET": sim.client_secret},
+            *stream_args(sim, "--duration", "20"), env=sim_credentials(sim)
         )
         assert code == 3, err.decode()
         assert b"refused the request (400)" in err and b"client_secret=***" in err
@@ -242,22 +235,10 @@ async def test_a_server_error_code_carrying_the_token_is_redacted_everywhere(
     async with running_sim(heartbeat_interval=0.05) as sim:
         proc = await asyncio.create_subprocess_exec(
             *CLI,
-            "stream",
-            "--ws-url",
-            sim.ws_url,
-            "--token-url",
-            sim.token_url,
-            "--markets",
-            "BTCUSD",
-            "--interval",
-            "0.1",
-            "--log-file",
-            str(log_file),
-            "--record",
-            str(recording),
-            env=cli_environ(
-                {"PAXOS_CLIENT_ID": sim.client_id, "PAXOS_CLIENT_SECRET": sim.client_secret}
+            *stream_args(
+                sim, "--interval", "0.1", "--log-file", str(log_file), "--record", str(recording)
             ),
+            env=cli_environ(sim_credentials(sim)),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -6,7 +6,6 @@ level, after pausing the simulator and waiting for the feed to apply the last fr
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 from app.auth import Credentials
@@ -32,6 +31,7 @@ from app.protocol import (
 )
 from tests.feedkit import (
     assert_books_match,
+    free_port,
     live,
     live_feed,
     make_feed,
@@ -400,9 +400,7 @@ async def test_connections_dropped_at_once_back_off_longer_each_time() -> None:
 
 async def test_an_unreachable_token_endpoint_is_reported_with_the_retry() -> None:
     """Nothing listens at the token URL: the state says so and when the next try is."""
-    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     feed = FeedClient(
         Credentials("id", "secret"),
         f"http://127.0.0.1:{port}/oauth2/token",

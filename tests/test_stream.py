@@ -19,6 +19,8 @@ from tests.feedkit import (
     parse_lines,
     run_cli,
     running_sim,
+    sim_credentials,
+    stream_args,
     until,
 )
 
@@ -109,16 +111,7 @@ async def test_cli_demo_stream_runs_for_its_duration_and_exits_0() -> None:
 async def test_cli_refused_credentials_exit_3_with_the_reason_and_no_secret() -> None:
     async with running_sim() as sim:
         code, out, err = await run_cli(
-            "stream",
-            "--ws-url",
-            sim.ws_url,
-            "--token-url",
-            sim.token_url,
-            "--markets",
-            "BTCUSD",
-            "--duration",
-            "20",
-            env={"PAXOS_CLIENT_ID": sim.client_id, "PAXOS_CLIENT_SECRET": "not-the-secret"},
+            *stream_args(sim, "--duration", "20"), env=sim_credentials(sim, "not-the-secret")
         )
         assert code == EXIT_AUTH
         assert b"authentication refused" in err and b"client id or secret" in err

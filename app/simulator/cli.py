@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from app.config import positive_number
 from app.protocol import INTERNAL_SERVER_ERROR
@@ -43,26 +44,25 @@ def _port(text: str) -> int:
     return value
 
 
-def _levels(text: str) -> int:
-    """argparse type: a count of levels, zero or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more: {text!r}")
-    return value
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type: a whole number, ``minimum`` or more."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
+        return value
+
+    return parse
 
 
-def _frame_bytes(text: str) -> int:
-    """argparse type: a frame size in bytes, at least :data:`OVERSIZED_MIN`."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < OVERSIZED_MIN:
-        raise argparse.ArgumentTypeError(f"must be at least {OVERSIZED_MIN}: {text!r}")
-    return value
+_levels = _at_least(0)
+"""argparse type: a count of levels, zero or more."""
+_frame_bytes = _at_least(OVERSIZED_MIN)
+"""argparse type: a frame size in bytes, at least :data:`OVERSIZED_MIN`."""
 
 
 _DEFAULTS = SimConfig()
