@@ -248,6 +248,9 @@ def _main_dashboard(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         session, config = _session(args)
+        from app.keymap import check_keymap
+
+        check_keymap(config.keys, f"config file {config.path}" if config.path else "the config")
     except (ConfigError, RecordingError) as exc:
         print(redact(f"sordash: {exc}"), file=sys.stderr)
         return EXIT_USAGE

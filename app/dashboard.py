@@ -19,7 +19,6 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text as RichText
@@ -33,6 +32,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from app.commands import COMMAND_BY_ID, COMMANDS, Command
 from app.config import Config
 from app.events import (
     BookResynced,
@@ -43,6 +43,8 @@ from app.events import (
     SubscriptionChanged,
 )
 from app.feed import FeedClient
+from app.keymap import check_keymap
+from app.keymap import display as display_keys
 from app.protocol import SCOPE
 from app.redact import redact
 from app.session import Session
@@ -65,42 +67,6 @@ MIN_REFRESH_HZ = 24.0
 with room for a late tick, key effects painted within about 40 ms."""
 CPU_BUDGET = 0.85
 """Share of a core the repaint cycles may take before the period backs off."""
-
-
-@dataclass(frozen=True)
-class Command:
-    """One user action: its binding, its palette entry and its help line."""
-
-    id: str
-    keys: str
-    action: str
-    description: str
-    show: bool = True
-    key_display: str | None = None
-    footer: str = ""
-    """A short label for the footer (the description is used in help and the palette)."""
-
-
-COMMANDS: tuple[Command, ...] = (
-    Command("subscribe", "s", "subscribe", "Subscribe to a market", footer="Subscribe"),
-    Command("help", "question_mark", "help", "Help: every key", key_display="?", footer="Help"),
-    Command("quit", "q", "quit", "Quit", footer="Quit"),
-    Command("unsubscribe", "u", "unsubscribe", "Unsubscribe the current market", footer="Unsub"),
-    Command("resync", "r", "resync", "Resync the current market (fresh snapshot)", footer="Resync"),
-    Command("reconnect", "R", "reconnect", "Reconnect now", key_display="R", footer="Reconnect"),
-    Command("next-market", "tab", "next_market", "Next market", show=False),
-    Command("previous-market", "shift+tab", "previous_market", "Previous market", show=False),
-    Command("depth-more", "plus", "depth(1)", "More depth", show=False, key_display="+"),
-    Command("depth-less", "minus", "depth(-1)", "Less depth", show=False, key_display="-"),
-    Command("group", "g", "group", "Group prices (tick multiples)", footer="Group"),
-    Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
-    Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),
-    *(
-        Command(f"market-{n}", str(n), f"select_market({n})", f"Go to market {n}", show=False)
-        for n in range(1, 10)
-    ),
-)
-COMMAND_BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}
 
 
 def _bindings() -> list[BindingType]:
@@ -187,6 +153,7 @@ class DashboardApp(App[None]):
         self.session = session
         self.feed = feed
         self.config = config if config is not None else Config()
+        check_keymap(self.config.keys)  # a bad [keys] table is refused, never half-applied
         self.clock = clock
         self._banner_shown: RichText | None = None
         self.start_feed = start_feed
@@ -556,7 +523,13 @@ class DashboardApp(App[None]):
         if self._going():
             return
         feed = self.feed
-        dashboard.query_one(StatusBar).show(feed, now, frozen=self.frozen, note=self.general_error)
+        dashboard.query_one(StatusBar).show(
+            feed,
+            now,
+            frozen=self.frozen,
+            note=self.general_error,
+            resume_key=self._key_for("freeze"),
+        )
         self._update_tabs()
         banner = dashboard.query_one("#banner", Static)
         text, warn = self._banner_text()
@@ -736,10 +709,10 @@ class DashboardApp(App[None]):
         return rows
 
     def _display_keys(self, command: Command) -> str:
-        keys = self._keymap.get(command.id)
+        keys = self.config.keys.get(command.id)
         if keys is None:
             return command.key_display or command.keys
-        return keys
+        return display_keys(keys)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every keyboard action is also in the command palette."""

@@ -405,7 +405,9 @@ class FeedClient:
         self.store.reset(market)
         self._changed(key)
         log.error("%s: %s: %s", self.label, market, sub.error)
-        self._emit(FeedError(f"{market} book FAILED: {sub.error} (r tries again)", market, None))
+        self._emit(
+            FeedError(f"{market} book FAILED: {sub.error} (a resync tries again)", market, None)
+        )
         if self.connected:
             self._send_unsubscribe([key])  # no more data for a book we cannot show
 

@@ -6,13 +6,13 @@ loaded can hide or fake the result; the probe is first shown to see Textual when
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import pkgutil
 import subprocess
 import sys
 
-CORE = ["app.protocol", "app.books", "app.tape", "app.auth", "app.feed", "app.events"]
-OPTIONAL = ["app.simulator"]  # written later; checked as soon as it exists
+SCREEN_SIDE = {"app.dashboard", "app.keymap", "app.screenshots"}
+"""The modules of ``app`` that are the screen's: every other one is core."""
 
 PROBE = """
 import importlib, json, sys
@@ -33,7 +33,17 @@ def textual_modules_loaded_by(modules: list[str]) -> list[str]:
 
 
 def core_modules() -> list[str]:
-    return CORE + [name for name in OPTIONAL if importlib.util.find_spec(name) is not None]
+    """Every module of the ``app`` package, the screen's side aside."""
+    import app
+
+    names = [info.name for info in pkgutil.walk_packages(app.__path__, "app.")]
+    return sorted(name for name in names if name not in SCREEN_SIDE)
+
+
+def test_every_core_module_is_checked() -> None:
+    modules = core_modules()
+    assert {"app.feed", "app.books", "app.commands", "app.redact", "app.cli"} <= set(modules)
+    assert "app.simulator.server" in modules and "app.dashboard" not in modules
 
 
 def test_the_probe_sees_textual_when_it_is_imported() -> None:

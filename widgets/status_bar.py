@@ -40,7 +40,15 @@ class StatusBar(QuietStatic):
 
     _shown: Text | None = None
 
-    def show(self, feed: FeedClient, now: float, *, frozen: bool = False, note: str = "") -> None:
+    def show(
+        self,
+        feed: FeedClient,
+        now: float,
+        *,
+        frozen: bool = False,
+        note: str = "",
+        resume_key: str = "p",
+    ) -> None:
         """Render the feed's state as of ``now`` (the monotonic clock)."""
         state = feed.state
         stats = feed.stats
@@ -48,7 +56,7 @@ class StatusBar(QuietStatic):
         text.append(" ● ", style=_STATE_STYLE[state])
         text.append(state.value.upper(), style=_STATE_STYLE[state])
         if frozen:
-            text.append("  FROZEN (p resumes) ", style="bold black on yellow")
+            text.append(f"  FROZEN ({resume_key} resumes) ", style="bold black on yellow")
         if state is not ConnectionState.CONNECTED and feed.state_detail:
             text.append(f" {feed.state_detail}")
         text.append(" │ ", style="dim")
