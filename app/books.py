@@ -2,7 +2,7 @@
 
 A book starts *syncing*: UPDATEs are buffered (bounded) until the SNAPSHOT arrives. The
 SNAPSHOT builds the book, buffered UPDATEs strictly after its time are applied in arrival
-order and the rest dropped; from then on every UPDATE applies as it comes (protocol.md §5).
+order and the rest dropped; from then on every UPDATE applies as it comes (docs/protocol.md §5).
 
 Prices and amounts are exact integers in units of 10**-18 (:func:`app.protocol.to_scaled`),
 so numerically equal spellings are one level and any spelling of zero deletes. Each side is
@@ -231,7 +231,7 @@ class Book:
     # ------------------------------------------------------------------ applying
 
     def apply(self, msg: BookMessage) -> bool:
-        """Apply a SNAPSHOT or UPDATE by the rules of protocol.md §5.
+        """Apply a SNAPSHOT or UPDATE by the rules of docs/protocol.md §5.
 
         Returns True when the visible book changed. A bad level or time is counted in
         ``errors`` with ``last_error`` and the message is skipped; it never raises.

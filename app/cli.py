@@ -12,16 +12,15 @@ import logging
 import sys
 from pathlib import Path
 
+from app.argtypes import positive_number as _positive
+from app.argtypes import token_url as _token_url
+from app.argtypes import ws_url as _ws_url
 from app.config import (
     ENVIRONMENTS,
-    HTTP_SCHEMES,
-    WS_SCHEMES,
     Config,
     ConfigError,
     load_config,
-    url_problem,
 )
-from app.config import positive_number as _positive
 from app.protocol import MARKET_CHANNELS
 from app.recording import RecordingError
 from app.redact import RedactingFormatter, redact, redact_handlers
@@ -36,20 +35,6 @@ def _markets(text: str) -> list[str]:
         if not (market.isascii() and market.isalnum() and 3 <= len(market) <= 12):
             raise argparse.ArgumentTypeError(f"not a market name: {market!r}")
     return markets
-
-
-def _ws_url(text: str) -> str:
-    problem = url_problem(text, WS_SCHEMES)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(problem)
-    return text
-
-
-def _token_url(text: str) -> str:
-    problem = url_problem(text, HTTP_SCHEMES)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(problem)
-    return text
 
 
 def _channels(text: str) -> tuple[str, ...]:

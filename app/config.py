@@ -23,7 +23,6 @@ subscribe = "ctrl+n"
 
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 from pathlib import Path
@@ -74,6 +73,8 @@ class DashboardConfig(msgspec.Struct, forbid_unknown_fields=True):
     refresh_hz: float = 30.0
     depth: int = 15
     tape_size: int = 500
+    """Trades kept per market (for the tape, the session figures and the large-trade
+    median); the oldest go first."""
     large_trade_multiple: float = 5.0
     """A trade this many times the market's median size is highlighted."""
 
@@ -131,8 +132,9 @@ def load_config(path: Path | None = None) -> Config:
             f"config file {target} holds a client secret but is readable by others "
             f"(mode {stat.filemode(mode)}); run: chmod 600 {target}"
         )
-    if config.dashboard.refresh_hz <= 0 or config.dashboard.depth <= 0:
-        raise ConfigError(f"config file {target}: refresh_hz and depth must be positive")
+    dashboard = config.dashboard
+    if dashboard.refresh_hz <= 0 or dashboard.depth <= 0 or dashboard.tape_size <= 0:
+        raise ConfigError(f"config file {target}: refresh_hz, depth and tape_size must be positive")
     for name, value, schemes in (
         ("ws_url", config.ws_url, WS_SCHEMES),
         ("token_url", config.token_url, HTTP_SCHEMES),
@@ -187,14 +189,3 @@ def url_problem(text: str, schemes: tuple[str, ...]) -> str | None:
     if port == 0:
         return f"port 0 in {text!r}: name the server's port"
     return None
-
-
-def positive_number(text: str) -> float:
-    """argparse type: a number greater than zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value

@@ -1,7 +1,7 @@
 """The dashboard: a Textual app that shows the FeedClient's books, tapes and subscriptions.
 
 The feed runs in one async worker and mutates the :class:`~app.books.BookStore` and
-:class:`~app.tape.TradeTape` in place; it reaches the screen only through low-rate events
+:class:`~app.tape.TapeStore` in place; it reaches the screen only through low-rate events
 (:meth:`FeedClient.add_listener` -> :class:`DashboardApp.FeedEventReceived`). The screen
 repaints on its own clock: ``refresh_hz`` times a second it takes the dirty markets from
 the store and tape and repaints only those, inside ``batch_update()``. No Textual message is

@@ -1,6 +1,6 @@
 """What the feed tells its consumers: connection and subscription states, events, counters.
 
-The feed mutates the :class:`~app.books.BookStore` and :class:`~app.tape.TradeTape` in place
+The feed mutates the :class:`~app.books.BookStore` and :class:`~app.tape.TapeStore` in place
 at data rates and marks markets dirty; only low-rate happenings (connected, subscribed,
 failed, error) are events, delivered to a callback. Consumers (the dashboard, ``sordash
 stream``, tests) read states and counters directly from the objects defined here.

@@ -2,7 +2,7 @@
 
 One connection with the bearer token (aiohttp ``heartbeat=`` pings, ``decode_text=False`` so
 frames reach the msgspec decoder as bytes), one reader loop that applies every frame to the
-:class:`~app.books.BookStore` and :class:`~app.tape.TradeTape` as it arrives, and a
+:class:`~app.books.BookStore` and :class:`~app.tape.TapeStore` as it arrives, and a
 supervisor that reconnects with capped, jittered exponential backoff. Subscribing and
 unsubscribing only send; they work at any time, connected or not, against an *intended set*
 that is resubscribed after every reconnect and then checked against ``subscription_list``.
@@ -71,7 +71,7 @@ from app.protocol import (
     parse_time,
 )
 from app.redact import redact
-from app.tape import TradeTape
+from app.tape import TapeStore
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class FeedClient:
         *,
         label: str = "",
         store: BookStore | None = None,
-        tape: TradeTape | None = None,
+        tape: TapeStore | None = None,
         known_markets: Iterable[str] = (),
         heartbeat_channel: bool = True,
         ping_interval: float = 10.0,
@@ -139,7 +139,7 @@ class FeedClient:
         self.ws_url = ws_url
         self.label = label or (ws_url or "")
         self.store = store if store is not None else BookStore()
-        self.tape = tape if tape is not None else TradeTape()
+        self.tape = tape if tape is not None else TapeStore()
         self.stats = FeedStats()
         self.state = ConnectionState.IDLE
         self.state_detail = ""
@@ -307,7 +307,7 @@ class FeedClient:
             to_send.append(key)
         if to_send:
             self._send_unsubscribe(to_send)
-            # The server may not answer an unsubscribe (protocol.md §7): the list settles it.
+            # The server may not answer an unsubscribe (docs/protocol.md §7): the list settles it.
             self._send_list()
 
     def resync(self, market: str, reason: str = "requested") -> None:

@@ -1,6 +1,7 @@
 """Wire types and codec for the Paxos Smart Order Routing WebSocket API.
 
-Every frame of ``shared/protocol.md`` in both directions is a frozen ``msgspec.Struct``.
+Every frame of the protocol (``docs/protocol.md``) in both directions is a frozen
+``msgspec.Struct``.
 Server frames are decoded in two steps: an envelope (``channel``/``payload`` for data,
 ``type`` for responses) whose payload stays raw, then the payload with a decoder built
 once for its channel. ``decode_frame`` never raises: a frame that is not JSON or not of

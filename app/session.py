@@ -19,6 +19,7 @@ from app.config import Config, ConfigError, credentials_from, endpoints_for
 from app.events import ConnectionState
 from app.feed import DEFAULT_CHANNELS, FeedClient
 from app.recording import Recorder, read_recording
+from app.tape import TapeStore
 
 if TYPE_CHECKING:
     from app.simulator import Simulator
@@ -76,6 +77,7 @@ class Session:
         config = config if config is not None else Config()
         if options.replay is not None:
             feed = FeedClient(
+                tape=TapeStore(config.dashboard.tape_size),
                 label=f"replay {options.replay}",
                 adopt_channels=True,
                 heartbeat_channel=False,
@@ -114,6 +116,7 @@ class Session:
             ws_url,
             label=label,
             known_markets=known,
+            tape=TapeStore(config.dashboard.tape_size),
         )
         subscribe_all(feed, markets, options.channels)
         recorder = None

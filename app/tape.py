@@ -142,7 +142,7 @@ class MarketTape:
         return self.trades[: -n - 1 : -1] if n > 0 else []
 
 
-class TradeTape:
+class TapeStore:
     """Every market's tape; the feed adds executions, the screen reads and clears ``dirty``."""
 
     def __init__(self, limit: int = DEFAULT_TAPE_LIMIT) -> None:

@@ -39,7 +39,7 @@ async def until(predicate: Callable[[], bool], what: str, limit: float = WAIT) -
         await asyncio.sleep(0.01)
 
 
-class Recorder:
+class EventLog:
     """Collects a feed's events and lets a test wait for a particular one."""
 
     def __init__(self, feed: FeedClient) -> None:
@@ -117,9 +117,9 @@ async def running_sim(**overrides: Any) -> AsyncIterator[Simulator]:
 
 
 @asynccontextmanager
-async def running(feed: FeedClient) -> AsyncIterator[Recorder]:
+async def running(feed: FeedClient) -> AsyncIterator[EventLog]:
     """Run ``feed`` in a task for the duration of the block, then stop it cleanly."""
-    recorder = Recorder(feed)
+    recorder = EventLog(feed)
     task = asyncio.create_task(feed.run())
     try:
         yield recorder
@@ -131,7 +131,7 @@ async def running(feed: FeedClient) -> AsyncIterator[Recorder]:
 @asynccontextmanager
 async def live_feed(
     *markets: str, sim_options: dict[str, Any] | None = None, **feed_overrides: Any
-) -> AsyncIterator[tuple[Simulator, FeedClient, Recorder]]:
+) -> AsyncIterator[tuple[Simulator, FeedClient, EventLog]]:
     """A simulator and a running feed subscribed to ``markets``, entered once all are LIVE."""
     async with running_sim(**(sim_options or {})) as sim:
         feed = make_feed(sim, **feed_overrides)

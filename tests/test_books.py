@@ -1,4 +1,4 @@
-"""The reconciling book store: one test per rule of protocol.md section 5, then the rest.
+"""The reconciling book store: one test per rule of docs/protocol.md §5, then the rest.
 
 The last test is a property test: random interleavings of subscribe, snapshot, update and
 disconnect events for two markets must leave the store in the same state as a tiny

@@ -144,3 +144,24 @@ def test_an_unwritable_log_file_is_a_usage_error(
     missing = tmp_path / "no-such-dir" / "sordash.log"
     assert cli_main(["--demo", "--log-file", str(missing)]) == 2
     assert f"cannot write the log file {missing}" in capsys.readouterr().err
+
+
+def test_tape_size_sets_the_trades_kept_per_market(tmp_path: Path) -> None:
+    """``[dashboard] tape_size`` was read and never used: it bounds every market's tape."""
+    from app.protocol import Execution, decode_frame
+    from app.session import Session, SessionOptions
+
+    config = load_config(write(tmp_path, "[dashboard]\ntape_size = 3\n"))
+    session = Session.create(SessionOptions(demo=True), config)
+    for n in range(5):
+        frame = (
+            '{"channel":"execution_data","payload":{"market":"BTCUSD","price":"1",'
+            f'"amount":"1","executed_at":"2024-01-15T10:30:0{n}Z"}}}}'
+        )
+        execution = decode_frame(frame.encode())
+        assert isinstance(execution, Execution)
+        session.feed.tape.add(execution)
+    tape = session.feed.tape.get("BTCUSD")
+    assert tape is not None and len(tape.trades) == 3
+    with pytest.raises(ConfigError, match="tape_size must be positive"):
+        load_config(write(tmp_path, "[dashboard]\ntape_size = 0\n"))

@@ -111,7 +111,7 @@ async def test_token_expiry_across_a_reconnect_fetches_a_fresh_token_once() -> N
     async with live_feed("BTCUSD") as (sim, feed, rec):
         assert sim.token_requests == 1
         sim.expire_tokens()
-        # The open socket stays open (protocol.md §7): still live, no new token.
+        # The open socket stays open (docs/protocol.md §7): still live, no new token.
         await assert_books_match(feed, sim, ["BTCUSD"])
         assert feed.state is ConnectionState.CONNECTED
         start = len(rec.events)

@@ -1,4 +1,4 @@
-"""The core never imports Textual (style.md, habit 1).
+"""The core never imports Textual (the split the README's map describes).
 
 The core modules are imported in a fresh interpreter, so nothing this test process already
 loaded can hide or fake the result; the probe is first shown to see Textual when it is there.

@@ -1,4 +1,4 @@
-"""The wire codec: every frame of protocol.md, RFC3339Nano times and exact decimals.
+"""The wire codec: every frame of docs/protocol.md, RFC3339Nano times and exact decimals.
 
 Decoding must never raise into the feed's reader loop, so besides one test per documented
 frame there are fuzz tests over random bytes, random JSON and mutated real frames.
@@ -517,7 +517,7 @@ def test_parse_time(text: str, offset_ns: int) -> None:
 
 def test_times_compare_as_numbers_not_strings() -> None:
     whole, tenth = "2024-01-15T10:30:05Z", "2024-01-15T10:30:05.1Z"
-    assert whole > tenth  # as strings: the trap protocol.md warns about
+    assert whole > tenth  # as strings: the trap docs/protocol.md §5 warns about
     assert parse_time(whole) < parse_time(tenth)
 
 

@@ -1,4 +1,4 @@
-"""Conformance of the embedded exchange (issue 3) against protocol.md.
+"""Conformance of the embedded exchange (issue 3) against docs/protocol.md.
 
 Every test drives a real :class:`Simulator` over loopback sockets with a *plain* aiohttp
 client (``ClientSession.post`` for the token, ``ws_connect`` with the bearer header), never
@@ -199,7 +199,7 @@ def assert_problem(status: int, content_type: str, body: Any, expected: int) -> 
 
 
 class RefBook:
-    """An independent order book built by protocol.md section 5, with exact decimals."""
+    """An independent order book built by docs/protocol.md §5, with exact decimals."""
 
     def __init__(self) -> None:
         self.bids: dict[Decimal, Decimal] = {}
@@ -604,7 +604,7 @@ async def test_books_stay_uncrossed_with_50_to_200_levels_per_side() -> None:
 
 async def test_every_default_market_is_plausible() -> None:
     # The issue's seven run by default; every market the simulator knows (MATICUSD too,
-    # protocol.md section 6) must be plausible when asked for.
+    # docs/protocol.md §6) must be plausible when asked for.
     assert set(DEFAULT_MARKETS) >= {
         "BTCUSD",
         "ETHUSD",

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app.books import Book
 from app.protocol import ONE, BookMessage, Execution, Level, parse_time, to_scaled
-from app.tape import DEFAULT_TAPE_LIMIT, MarketTape, Side, TradeTape
+from app.tape import DEFAULT_TAPE_LIMIT, MarketTape, Side, TapeStore
 
 
 def at(second: float) -> str:
@@ -82,7 +82,7 @@ def test_any_arrival_order_gives_the_executed_order(order: list[int]) -> None:
 
 
 def test_default_bound_is_500_keeping_the_newest() -> None:
-    tape = TradeTape()
+    tape = TapeStore()
     assert DEFAULT_TAPE_LIMIT == 500
     for i in range(600):
         tape.add(Execution("BTCUSD", str(i + 1), "1", f"2024-01-15T10:30:00.{i:03d}Z"))
@@ -94,7 +94,7 @@ def test_default_bound_is_500_keeping_the_newest() -> None:
 
 
 def test_bound_is_configurable_and_a_too_old_late_trade_falls_off() -> None:
-    tape = TradeTape(limit=3)
+    tape = TapeStore(limit=3)
     for price, second in [("1", 1), ("2", 2), ("3", 3), ("4", 4)]:
         tape.add(ex(price, second))
     market = tape.tape("BTCUSD")
@@ -158,7 +158,7 @@ def test_unreadable_execution_is_counted_not_added(bad: Execution) -> None:
 
 
 def test_trade_tape_keeps_markets_apart_and_marks_them_dirty() -> None:
-    tape = TradeTape()
+    tape = TapeStore()
     tape.add(ex("1", 1, market="BTCUSD"))
     tape.add(ex("2", 1, market="ETHUSD"))
     tape.add(ex("3", 2, market="ETHUSD"))

@@ -66,7 +66,7 @@ class StatusBar(QuietStatic):
             text.append(" │ token ", style="dim")
             left = expires - now
             if left <= 0:
-                # Normal on a long-lived socket (protocol.md §7): the open connection stays
+                # Normal on a long-lived socket (docs/protocol.md §7): the open connection stays
                 # open, and the next connection fetches a fresh token first.
                 text.append("expired, renewed on reconnect", style="dim")
             else:

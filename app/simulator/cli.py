@@ -8,9 +8,8 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
 
-from app.config import positive_number
+from app.argtypes import at_least, port, positive_number
 from app.protocol import INTERNAL_SERVER_ERROR
 from app.simulator.server import (
     DEFAULT_MARKETS,
@@ -33,35 +32,9 @@ def _markets(text: str) -> list[str]:
     return names
 
 
-def _port(text: str) -> int:
-    """argparse type: a TCP port, 0 (any free one) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0-65535: {text!r}")
-    return value
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """argparse type: a whole number, ``minimum`` or more."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
-        return value
-
-    return parse
-
-
-_levels = _at_least(0)
+_levels = at_least(0)
 """argparse type: a count of levels, zero or more."""
-_frame_bytes = _at_least(OVERSIZED_MIN)
+_frame_bytes = at_least(OVERSIZED_MIN)
 """argparse type: a frame size in bytes, at least :data:`OVERSIZED_MIN`."""
 
 
@@ -74,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the embedded Smart Order Routing exchange simulator on its own.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=_port, default=8765, help="port (0: any free port)")
+    parser.add_argument("--port", type=port, default=8765, help="port (0: any free port)")
     parser.add_argument(
         "--seed", type=int, default=_DEFAULTS.seed, help="seed: same seed, same stream"
     )

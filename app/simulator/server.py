@@ -3,7 +3,7 @@
 ``POST /oauth2/token`` issues bearer tokens (client credentials, scope checked, about one
 request per second per address); ``GET /`` upgrades to the WebSocket, which multiplexes
 ``market_data``, ``execution_data`` and ``heartbeat`` subscriptions exactly as
-``protocol.md`` describes, including its section 7 choices.
+``docs/protocol.md`` describes, including its §7 choices.
 
 Data frames are broadcast in batches: each generation tick appends frames to every
 subscribed client's outbox, and one ``transport.write`` per client per tick sends them
