@@ -29,6 +29,7 @@ from app.protocol import (
     to_scaled,
     to_scaled_cached,
 )
+from app.registry import MarketRegistry
 
 DEFAULT_BUFFER_LIMIT: Final = 10_000
 """UPDATEs a book buffers before its SNAPSHOT, at most."""
@@ -440,63 +441,49 @@ def group_levels(
     return [BookLevel(format_scaled(b), format_scaled(buckets[b]), b, buckets[b]) for b in order]
 
 
-class BookStore:
+class BookStore(MarketRegistry[Book]):
     """Every market's book; the feed applies messages, the screen reads books and ``dirty``."""
 
     def __init__(
         self, buffer_limit: int = DEFAULT_BUFFER_LIMIT, buffer_levels: int = DEFAULT_BUFFER_LEVELS
     ) -> None:
-        self.books: dict[str, Book] = {}
+        super().__init__()
         self.buffer_limit = buffer_limit
         self.buffer_levels = buffer_levels
-        self.dirty: set[str] = set()
-        """Markets changed since the reader last cleared this set."""
 
-    def __contains__(self, market: object) -> bool:
-        return market in self.books
+    @property
+    def books(self) -> dict[str, Book]:
+        """Market -> book."""
+        return self.items
 
-    def get(self, market: str) -> Book | None:
-        """The book for ``market``, if the store has one."""
-        return self.books.get(market)
+    def _create(self, market: str) -> Book:
+        return Book(market, self.buffer_limit, self.buffer_levels)
 
     def book(self, market: str) -> Book:
         """The book for ``market``, created (syncing) on first use."""
-        book = self.books.get(market)
-        if book is None:
-            book = self.books[market] = Book(market, self.buffer_limit, self.buffer_levels)
-        return book
+        return self.obtain(market)
 
     def apply(self, msg: BookMessage) -> Book:
         """Apply one ``market_data`` message to its market's book and mark it dirty."""
-        book = self.books.get(msg.market)
+        book = self.items.get(msg.market)
         if book is None:
-            book = self.book(msg.market)
+            book = self.obtain(msg.market)
         book.apply(msg)
         self.dirty.add(msg.market)
         return book
 
     def reset(self, market: str) -> None:
         """Unsubscribe or resync: the book stays readable but stale until a new SNAPSHOT."""
-        book = self.books.get(market)
+        book = self.items.get(market)
         if book is not None:
             book.reset()
             self.dirty.add(market)
 
-    def remove(self, market: str) -> None:
-        """Forget a market entirely (its panel is gone)."""
-        if self.books.pop(market, None) is not None:
-            self.dirty.add(market)
-
     def mark_stale(self) -> None:
         """The socket dropped: every book is stale until its new SNAPSHOT lands."""
-        for market, book in self.books.items():
+        for market, book in self.items.items():
             book.reset()
             self.dirty.add(market)
-
-    def take_dirty(self) -> set[str]:
-        """The markets changed since the last call, clearing the set."""
-        dirty, self.dirty = self.dirty, set()
-        return dirty
 
 
 def units_to_float(units: int) -> float:

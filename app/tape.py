@@ -22,6 +22,7 @@ from app.protocol import (
     parse_time,
     to_scaled,
 )
+from app.registry import MarketRegistry
 
 DEFAULT_TAPE_LIMIT: Final = 500
 
@@ -142,36 +143,26 @@ class MarketTape:
         return self.trades[: -n - 1 : -1] if n > 0 else []
 
 
-class TapeStore:
+class TapeStore(MarketRegistry[MarketTape]):
     """Every market's tape; the feed adds executions, the screen reads and clears ``dirty``."""
 
     def __init__(self, limit: int = DEFAULT_TAPE_LIMIT) -> None:
+        super().__init__()
         self.limit = limit
-        self.tapes: dict[str, MarketTape] = {}
-        self.dirty: set[str] = set()
 
-    def get(self, market: str) -> MarketTape | None:
-        """The tape for ``market``, if any trade or subscription created it."""
-        return self.tapes.get(market)
+    @property
+    def tapes(self) -> dict[str, MarketTape]:
+        """Market -> tape."""
+        return self.items
+
+    def _create(self, market: str) -> MarketTape:
+        return MarketTape(market, self.limit)
 
     def tape(self, market: str) -> MarketTape:
         """The tape for ``market``, created empty on first use."""
-        tape = self.tapes.get(market)
-        if tape is None:
-            tape = self.tapes[market] = MarketTape(market, self.limit)
-        return tape
+        return self.obtain(market)
 
     def add(self, execution: Execution, book: Book | None = None) -> Trade | None:
         """Add one execution to its market's tape and mark the market dirty."""
         self.dirty.add(execution.market)
-        return self.tape(execution.market).add(execution, book)
-
-    def remove(self, market: str) -> None:
-        """Forget a market's tape."""
-        if self.tapes.pop(market, None) is not None:
-            self.dirty.add(market)
-
-    def take_dirty(self) -> set[str]:
-        """The markets changed since the last call, clearing the set."""
-        dirty, self.dirty = self.dirty, set()
-        return dirty
+        return self.obtain(execution.market).add(execution, book)
