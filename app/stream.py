@@ -181,12 +181,14 @@ async def run_stream(
     duration: float | None = None,
     out: IO[bytes] | None = None,
     err: IO[str] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Run the session, printing JSON Lines, until ``duration``, a signal, or auth failure."""
+    """Run the session, printing JSON Lines, until ``duration``, SIGINT or SIGTERM, auth
+    failure, or ``stop`` is set (what a signal does, for a caller that is not a process)."""
     feed = session.feed
     writer = StreamWriter(feed, out if out is not None else sys.stdout.buffer, depth)
     errors = err if err is not None else sys.stderr
-    done = asyncio.Event()
+    done = stop if stop is not None else asyncio.Event()
     exit_code = EXIT_OK
 
     def on_event(event: FeedEvent) -> None:

@@ -19,6 +19,7 @@ from app.events import ConnectionState
 from app.feed import FeedClient
 from app.session import Session, SessionOptions
 from tests.feedkit import free_port, make_feed, running_sim, until
+from tests.uikit import press
 from widgets.market_tabs import MarketTabs
 from widgets.status_bar import StatusBar
 from widgets.text_lines import TextLines
@@ -66,7 +67,7 @@ async def test_offline_start_shows_the_markets_and_a_countdown_that_counts() -> 
         feed.subscribe(market)
     clock = FakeClock()
     app = DashboardApp(feed=feed, config=Config(), clock=clock)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         await until(lambda: "next in" in banner(app), "the retry announced")
         assert "1 BTCUSD AUTHENTICATING" in tabs(app) and "2 ETHUSD AUTHENTICATING" in tabs(app)
         assert "not connected (authenticating): token endpoint unreachable" in header(app, "BTCUSD")
@@ -75,7 +76,7 @@ async def test_offline_start_shows_the_markets_and_a_countdown_that_counts() -> 
         assert f"Attempt {attempt} failed" in banner(app)
         clock.now = app._retry_at + 0.1  # the wait is over on the app's clock
         await until(lambda: "asking again now" in banner(app), "the countdown reached zero")
-        await pilot.press("R")  # tries now, and keeps saying where it stands
+        press(app, "R")  # tries now, and keeps saying where it stands
         await until(
             lambda: (
                 feed.token_retries > attempt

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from app.books import BookState
 from app.config import Config
@@ -20,6 +21,7 @@ from app.events import ConnectionState
 from app.feed import FeedClient
 from app.protocol import UNKNOWN_CHANNEL_PARAMS_CONFIGURATION
 from tests.feedkit import make_feed, running_sim, until
+from tests.uikit import press
 from widgets.depth_ladder import DepthLadder
 from widgets.market_tabs import MarketTabs
 from widgets.market_view import MarketView
@@ -67,37 +69,40 @@ async def dashboard(*markets: str) -> AsyncIterator[tuple[DashboardApp, Pilot[No
 
 
 async def test_subscribe_through_the_dialog_fills_the_ladder() -> None:
-    async with dashboard() as (app, pilot, _feed):
+    async with dashboard() as (app, _pilot, _feed):
         empty = app.dashboard.query_one("#empty")
         assert empty.display
-        await pilot.press("s")
+        press(app, "s")
         await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
-        await pilot.press(*"ethusd", "enter")
+        field = app.screen.query_one(Input)
+        press(app, *"ethusd")
+        await until(lambda: field.value.upper() == "ETHUSD", "the market typed")
+        press(app, "enter")
         await until(lambda: app.screen is app.dashboard, "the dialog closes")
         await until(lambda: "ETHUSD" in app.views, "a view for ETHUSD appears")
-        assert not empty.display
+        await until(lambda: not empty.display, "the empty state goes")
         await until(lambda: ladder_shows_touch(app, "ETHUSD"), "the ETHUSD ladder fills")
         assert app.current == "ETHUSD"
         await until(lambda: "✓ listed" in screen_text(app, "ETHUSD"), "subscription_list confirms")
 
 
 async def test_the_dialog_refuses_an_invalid_form_and_escape_cancels() -> None:
-    async with dashboard() as (app, pilot, feed):
-        await pilot.press("s")
+    async with dashboard() as (app, _pilot, feed):
+        press(app, "s")
         await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
-        await pilot.press("enter")
         error = app.screen.query_one("#dialog-error")
-        assert "type a market" in str(error.render())
-        await pilot.press("escape")
+        press(app, "enter")
+        await until(lambda: "type a market" in str(error.render()), "the form refused")
+        press(app, "escape")
         await until(lambda: app.screen is app.dashboard, "escape closes the dialog")
         assert feed.markets() == []
 
 
 async def test_unsubscribe_removes_the_market_once_the_server_confirms() -> None:
-    async with dashboard("BTCUSD", "ETHUSD") as (app, pilot, feed):
+    async with dashboard("BTCUSD", "ETHUSD") as (app, _pilot, feed):
         await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
         assert app.current == "BTCUSD"
-        await pilot.press("u")
+        press(app, "u")
         await until(lambda: "BTCUSD" not in app.views, "the BTCUSD view goes")
         tabs = app.dashboard.query_one(MarketTabs)
         await until(lambda: "BTCUSD" not in str(tabs.render()), "the tabs forget BTCUSD")
@@ -107,11 +112,14 @@ async def test_unsubscribe_removes_the_market_once_the_server_confirms() -> None
 
 
 async def test_an_unknown_market_fails_alone() -> None:
-    async with dashboard("BTCUSD") as (app, pilot, _feed):
+    async with dashboard("BTCUSD") as (app, _pilot, _feed):
         await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
-        await pilot.press("s")
+        press(app, "s")
         await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
-        await pilot.press(*"NOPEUSD", "enter")
+        field = app.screen.query_one(Input)
+        press(app, *"NOPEUSD")
+        await until(lambda: field.value == "NOPEUSD", "the market typed")
+        press(app, "enter")
         await until(lambda: "NOPEUSD" in app.views, "a view for NOPEUSD appears")
         nope = app.views["NOPEUSD"]
         await until(lambda: nope.badge == "FAILED", "NOPEUSD shows FAILED")
@@ -127,46 +135,46 @@ async def test_an_unknown_market_fails_alone() -> None:
 
 
 async def test_resync_takes_a_fresh_snapshot() -> None:
-    async with dashboard("BTCUSD") as (app, pilot, feed):
+    async with dashboard("BTCUSD") as (app, _pilot, feed):
         await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
         book = feed.store.get("BTCUSD")
         assert book is not None
         before = book.snapshots
-        await pilot.press("r")
+        press(app, "r")
         await until(lambda: book.snapshots > before, "a new snapshot arrives")
         await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live again")
 
 
 async def test_keys_move_between_markets_and_change_depth() -> None:
-    async with dashboard("BTCUSD", "ETHUSD", "LTCUSD") as (app, pilot, _feed):
+    async with dashboard("BTCUSD", "ETHUSD", "LTCUSD") as (app, _pilot, _feed):
         await until(lambda: "LTCUSD" in app.views, "three views")
-        await pilot.press("3")
-        assert app.current == "LTCUSD"
-        await pilot.press("tab")
-        assert app.current == "BTCUSD"
-        await pilot.press("shift+tab")
-        assert app.current == "LTCUSD"
+        press(app, "3")
+        await until(lambda: app.current == "LTCUSD", "3 selects the third market")
+        press(app, "tab")
+        await until(lambda: app.current == "BTCUSD", "tab wraps to the first")
+        press(app, "shift+tab")
+        await until(lambda: app.current == "LTCUSD", "shift+tab goes back")
         view: MarketView = app.views["LTCUSD"]
         depth = view.ladder.depth
-        await pilot.press("minus")
-        assert view.ladder.depth == depth - 1
-        await pilot.press("l")
-        assert app.layout_mode == "single"
+        press(app, "minus")
+        await until(lambda: view.ladder.depth == depth - 1, "minus takes a level off")
+        press(app, "l")
+        await until(lambda: app.layout_mode == "single", "l toggles the layout")
         assert [m for m, v in app.views.items() if v.display] == ["LTCUSD"]
 
 
 async def test_freeze_keeps_data_flowing_into_the_store() -> None:
-    async with dashboard("BTCUSD") as (app, pilot, feed):
+    async with dashboard("BTCUSD") as (app, _pilot, feed):
         await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
-        await pilot.press("p")
-        assert app.frozen
+        press(app, "p")
+        await until(lambda: app.frozen, "p freezes the display")
         book = feed.store.get("BTCUSD")
         assert book is not None
         applied = book.updates_applied
         repaints = app.repaints
         await until(lambda: book.updates_applied > applied + 20, "updates keep arriving")
         assert app.repaints == repaints
-        await pilot.press("p")
+        press(app, "p")
         await until(lambda: app.repaints > repaints, "repainting resumes")
 
 
@@ -175,9 +183,9 @@ async def test_quit_closes_the_connection_cleanly() -> None:
         feed = make_feed(sim)
         feed.subscribe("BTCUSD")
         app = DashboardApp(feed=feed, config=Config())
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SIZE):
             await until(lambda: feed.state is ConnectionState.CONNECTED, "connected")
-            await pilot.press("q")
+            press(app, "q")
             await until(lambda: not app.is_running, "the app exits")
         assert feed.state is ConnectionState.STOPPED
         assert app.return_code in (0, None)

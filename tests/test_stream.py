@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import signal
 from typing import Any
 
@@ -13,8 +12,11 @@ from app.protocol import parse_time, to_scaled
 from app.session import Session
 from app.stream import EXIT_AUTH, run_stream
 from tests.feedkit import (
+    CLI,
+    ROOT,
     WAIT,
     assert_books_match,
+    cli_environ,
     make_feed,
     parse_lines,
     run_cli,
@@ -41,7 +43,10 @@ async def test_stream_lines_and_final_books_equal_the_exchange() -> None:
         feed.subscribe("BTCUSD")
         feed.subscribe("ETHUSD")
         out = io.BytesIO()
-        task = asyncio.create_task(run_stream(Session(feed), depth=None, interval=0.1, out=out))
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_stream(Session(feed), depth=None, interval=0.1, out=out, stop=stop)
+        )
 
         def books_printed() -> bool:
             kinds = {(o["kind"], o.get("market")) for o in parse_lines(out.getvalue())}
@@ -51,7 +56,7 @@ async def test_stream_lines_and_final_books_equal_the_exchange() -> None:
         # Nothing changes from here on: the final lines must equal the simulator's books.
         await assert_books_match(feed, sim, ["BTCUSD", "ETHUSD"], resume=False)
         mark = len(out.getvalue())
-        os.kill(os.getpid(), signal.SIGTERM)  # handled by the stream's loop
+        stop.set()  # what SIGTERM does (sent to a real process in the CLI test below)
         code = await asyncio.wait_for(task, WAIT)
         assert code == 0
         final = parse_lines(out.getvalue()[mark:])
@@ -132,3 +137,27 @@ async def test_cli_without_credentials_names_demo() -> None:
     code, _, err = await run_cli("stream", "--markets", "BTCUSD", "--duration", "1")
     assert code == 2
     assert b"PAXOS_CLIENT_ID" in err and b"--demo" in err
+
+
+async def test_cli_sigterm_ends_the_stream_with_final_lines_and_exit_0() -> None:
+    """SIGTERM to a real ``sordash stream`` (never to the test run itself): one final book
+    and tape line, exit 0."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *("stream", "--demo", "--markets", "BTCUSD", "--interval", "0.1", "--depth", "3"),
+        cwd=ROOT,
+        env=cli_environ(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    seen = b""
+    while b'"kind":"tape"' not in seen or b'"kind":"book"' not in seen:
+        line = await asyncio.wait_for(proc.stdout.readline(), WAIT * 3)
+        assert line, "the stream ended before printing a book and a tape line"
+        seen += line
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    assert proc.returncode == 0, err.decode()
+    last_two = {o["kind"] for o in parse_lines(seen + out)[-2:]}
+    assert last_two == {"book", "tape"}
