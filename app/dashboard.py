@@ -65,8 +65,11 @@ GRID_MAX = 4
 MIN_REFRESH_HZ = 24.0
 """The refresh rate the adaptive period never goes below: above 20 screen updates a second
 with room for a late tick, key effects painted within about 40 ms."""
-CPU_BUDGET = 0.85
-"""Share of a core the repaint cycles may take before the period backs off."""
+CPU_BUDGET = 0.7
+"""Share of a core the repaint cycles (with the feed) may take before the dashboard backs
+off: first the slow parts' pace, then the refresh period."""
+MAX_PACE = 3.0
+"""The most the slow parts (rows behind the touch, totals, the tape) are slowed under load."""
 
 
 def _bindings() -> list[BindingType]:
@@ -171,7 +174,9 @@ class DashboardApp(App[None]):
         self.repaints = 0
         """Refresh ticks that repainted something (for the UI benchmark)."""
         self.refresh_period = 1.0 / 30
-        """Seconds between refresh ticks now (adaptive, see :meth:`_repaint_clock`)."""
+        """Seconds between refresh ticks now (adaptive, see :meth:`_adapt`)."""
+        self.pace = 1.0
+        """How much the slow parts are slowed now (adaptive, see :meth:`_adapt`)."""
         self.dashboard = DashboardScreen()
         self._feed_worker: Worker[None] | None = None
         self._next_clock_update = 0.0
@@ -335,6 +340,7 @@ class DashboardApp(App[None]):
         ]
         for view in new:
             view.display = False  # apply_layout shows it, and paints it as it does
+            view.set_pace(self.pace)
             self.views[view.market] = view
         if self.current not in self.views:
             self.current = next(iter(self.views), None)
@@ -454,11 +460,26 @@ class DashboardApp(App[None]):
         return max(0.0, due - now)
 
     def _adapt(self, base: float, load: float) -> None:
+        """Back off under load, the slow parts first: the rows behind the touch, totals and
+        the tape slow down (up to :data:`MAX_PACE` times their pace) before the refresh
+        period itself grows towards ``1 / MIN_REFRESH_HZ``; both come back when the cycles
+        cost less than half the budget."""
         slowest = max(base, 1.0 / MIN_REFRESH_HZ)
+        pace = self.pace
         if load > CPU_BUDGET:
-            self.refresh_period = min(slowest, self.refresh_period * 1.25)
+            if pace < MAX_PACE:
+                pace = min(MAX_PACE, pace * 1.25)
+            else:
+                self.refresh_period = min(slowest, self.refresh_period * 1.25)
         elif load < CPU_BUDGET / 2:
-            self.refresh_period = max(base, self.refresh_period / 1.25)
+            if self.refresh_period > base:
+                self.refresh_period = max(base, self.refresh_period / 1.25)
+            else:
+                pace = max(1.0, pace / 1.25)
+        if pace != self.pace:
+            self.pace = pace
+            for view in self.views.values():
+                view.set_pace(pace)
 
     def _tick(self) -> None:
         """The repaint clock: repaint dirty markets (and once a second, ages and status)."""

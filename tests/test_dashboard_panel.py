@@ -200,3 +200,27 @@ async def test_a_ladder_repainted_line_by_line_ends_equal_to_a_full_repaint() ->
         assert "3.5" in painted
         ladder._strips = None  # a full repaint of the same book
         assert ladder_text(scene, "BTCUSD") == painted
+
+
+async def test_under_load_the_slow_parts_back_off_before_the_refresh_rate() -> None:
+    """Cycles costing more than the budget slow the rows behind the touch and the tape
+    first (up to MAX_PACE), then the refresh period (never below MIN_REFRESH_HZ); cheap
+    cycles bring both back, the period first."""
+    from app.dashboard import CPU_BUDGET, MAX_PACE, MIN_REFRESH_HZ
+
+    scene = Scene()
+    async with scene.app.run_test(size=(120, 40)):
+        scene.live_market("BTCUSD")
+        await until(lambda: "BTCUSD" in scene.app.views, "a view")
+        app, view = scene.app, scene.app.views["BTCUSD"]
+        base = 1 / 30
+        app.refresh_period = base
+        app._adapt(base, CPU_BUDGET + 0.1)
+        assert 1.0 < app.pace == view.ladder.pace == view.trades.pace
+        assert app.refresh_period == base  # the touch keeps its rate while the rest slows
+        for _ in range(20):
+            app._adapt(base, CPU_BUDGET + 0.1)
+        assert app.pace == MAX_PACE and app.refresh_period == 1 / MIN_REFRESH_HZ
+        for _ in range(40):
+            app._adapt(base, CPU_BUDGET / 4)
+        assert app.pace == 1.0 and app.refresh_period == base

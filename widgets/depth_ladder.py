@@ -133,6 +133,9 @@ class DepthLadder(CachedStyles):
         self._deep_at = float("-inf")
         self._deep_pending = False
         self._slow_pending = False
+        self.pace = 1.0
+        """How much slower than :attr:`DEEP_SECONDS` and :attr:`SLOW_SECONDS` the rows behind
+        the touch go (the screen raises it under load: the slow parts back off first)."""
         self._painted_touch: tuple[object, ...] = ()
         self.due_at: float | None = None
         """When rows held back behind the touch are to be repainted (None: none held)."""
@@ -187,16 +190,16 @@ class DepthLadder(CachedStyles):
             self.due_at = None
             self.refresh()
             return
-        deep = urgent or now - self._deep_at >= self.DEEP_SECONDS
+        deep = urgent or now - self._deep_at >= self.DEEP_SECONDS * self.pace
         changed = self._update_lines(self.size.width, now, deep)
         if changed is None:
             self._deep_pending = self._slow_pending = False
         if changed is None or deep or not self._deep_pending:
             self._deep_at = now
             self._deep_pending = False
-        held = [self._deep_at + self.DEEP_SECONDS] if self._deep_pending else []
+        held = [self._deep_at + self.DEEP_SECONDS * self.pace] if self._deep_pending else []
         if self._slow_pending:
-            held.append(self._slow_at + self.SLOW_SECONDS)
+            held.append(self._slow_at + self.SLOW_SECONDS * self.pace)
         self.due_at = min(held) if held else None
         if not held:
             self._shown = shown  # everything the rows say is on screen
@@ -412,7 +415,7 @@ class DepthLadder(CachedStyles):
                 price = None if row is None else row.price
                 if not isinstance(old, tuple) or old[0] is None or old[0][0] != price:
                     deep = True  # the touch price moved: every row behind it shifts
-        slow = deep and now - self._slow_at >= self.SLOW_SECONDS
+        slow = deep and now - self._slow_at >= self.SLOW_SECONDS * self.pace
         if slow:
             self._slow_at = now
             self._bar_scale = self._max_total

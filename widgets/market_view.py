@@ -164,6 +164,12 @@ class MarketView(Vertical):
             self.trades.show(feed.tape.get(self.market), None if urgent else now)
         self.refresh_clock(now)
 
+    def set_pace(self, pace: float) -> None:
+        """Slow the parts that may go slower (rows behind the touch, totals, the tape) by
+        ``pace`` (1: their own pace); the touch and the header keep the refresh rate."""
+        self.ladder.pace = pace
+        self.trades.pace = pace
+
     def due_at(self) -> float | None:
         """The earliest time a part of this view wants repainting without new data: a flash
         ending, ladder rows or trades held back to their slower pace."""

@@ -84,6 +84,8 @@ class TradeTape(CachedStyles):
 
     due_at: float | None = None
     """When a change held back by :attr:`MIN_INTERVAL` is to be shown (None: none held)."""
+    pace = 1.0
+    """How much slower than :attr:`MIN_INTERVAL` the tape goes (raised under load)."""
     _shown_at = float("-inf")
 
     def show(self, tape: MarketTape | None, now: float | None = None) -> None:
@@ -92,9 +94,9 @@ class TradeTape(CachedStyles):
         With ``now`` (the screen's clock), at most one repaint per :attr:`MIN_INTERVAL`.
         """
         if now is not None:
-            if now - self._shown_at < self.MIN_INTERVAL:
+            if now - self._shown_at < self.MIN_INTERVAL * self.pace:
                 self._tape = tape
-                self.due_at = self._shown_at + self.MIN_INTERVAL
+                self.due_at = self._shown_at + self.MIN_INTERVAL * self.pace
                 return
             self._shown_at = now
         self.due_at = None
