@@ -55,6 +55,18 @@ def ladder_shows_touch(app: DashboardApp, market: str) -> bool:
     return bid.price in painted and ask.price in painted and view.badge == "LIVE"
 
 
+async def dialog_field(app: DashboardApp) -> Input:
+    """Wait until the subscribe dialog is open, composed and its market field has focus
+    (keys typed before that would go elsewhere); the field."""
+
+    def ready() -> bool:
+        return app.screen is not app.dashboard and isinstance(app.focused, Input)
+
+    await until(ready, "the subscribe dialog open, its field focused")
+    assert isinstance(app.focused, Input)
+    return app.focused
+
+
 @asynccontextmanager
 async def dashboard(*markets: str) -> AsyncIterator[tuple[DashboardApp, Pilot[None], FeedClient]]:
     """A simulator, a feed on it with ``markets`` subscribed, and the app running it."""
@@ -73,8 +85,7 @@ async def test_subscribe_through_the_dialog_fills_the_ladder() -> None:
         empty = app.dashboard.query_one("#empty")
         assert empty.display
         press(app, "s")
-        await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
-        field = app.screen.query_one(Input)
+        field = await dialog_field(app)
         press(app, *"ethusd")
         await until(lambda: field.value.upper() == "ETHUSD", "the market typed")
         press(app, "enter")
@@ -89,7 +100,7 @@ async def test_subscribe_through_the_dialog_fills_the_ladder() -> None:
 async def test_the_dialog_refuses_an_invalid_form_and_escape_cancels() -> None:
     async with dashboard() as (app, _pilot, feed):
         press(app, "s")
-        await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
+        await dialog_field(app)
         error = app.screen.query_one("#dialog-error")
         press(app, "enter")
         await until(lambda: "type a market" in str(error.render()), "the form refused")
@@ -115,8 +126,7 @@ async def test_an_unknown_market_fails_alone() -> None:
     async with dashboard("BTCUSD") as (app, _pilot, _feed):
         await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
         press(app, "s")
-        await until(lambda: app.screen is not app.dashboard, "the subscribe dialog opens")
-        field = app.screen.query_one(Input)
+        field = await dialog_field(app)
         press(app, *"NOPEUSD")
         await until(lambda: field.value == "NOPEUSD", "the market typed")
         press(app, "enter")
