@@ -188,6 +188,9 @@ class DashboardApp(App[None]):
         self._sync_again = False
         self.feed_failure = ""
         """Why the feed worker stopped with an error ("" while it runs or ended cleanly)."""
+        self._views_to_repaint: set[str] = set()
+        """Markets whose views must repaint on the next tick though their data did not
+        change (a state, an error): the screen's own list, not the feed's dirty set."""
 
     def _going(self) -> bool:
         """True before the dashboard is mounted and once the app or screen is closing."""
@@ -206,8 +209,10 @@ class DashboardApp(App[None]):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def on_unmount(self) -> None:
-        """Hand the frozen objects back to the collector: the app's cycles die with it."""
+    async def on_unmount(self) -> None:
+        """Stop the feed however the app ends (not only through ``q``: an exception, a
+        signal, ctrl+q), then hand the frozen objects back to the collector."""
+        await self.stop_feed()
         gc.unfreeze()
 
     def on_mount(self) -> None:
@@ -283,15 +288,15 @@ class DashboardApp(App[None]):
             if market is not None:
                 if event.removed or market not in self.views:
                     await self.sync_markets()
-                self.feed.store.dirty.add(market)
+                self._views_to_repaint.add(market)
         elif isinstance(event, FeedError):
             view = self.views.get(event.market) if event.market else None
             failed_codes = {s.error for s in self.feed.channels_for(event.market or "")}
             if view is not None and event.code is not None and event.code in failed_codes:
-                self.feed.store.dirty.add(view.market)  # the panel shows the code already
+                self._views_to_repaint.add(view.market)  # the panel shows the code already
             elif view is not None:
                 view.note_error(event.message)
-                self.feed.store.dirty.add(view.market)
+                self._views_to_repaint.add(view.market)
             else:
                 self.general_error = event.message
         elif isinstance(event, BookResynced):
@@ -299,7 +304,7 @@ class DashboardApp(App[None]):
             if view is not None:
                 view.note_error(f"resync: {event.reason}")
         elif isinstance(event, ConnectionChanged):
-            self.feed.store.dirty.update(self.views)
+            self._views_to_repaint.update(self.views)
             self._retry_at = self.clock() + (event.retry_in or 0.0)
             self._retrying_token = (
                 event.state is ConnectionState.AUTHENTICATING and event.retry_in is not None
@@ -494,6 +499,9 @@ class DashboardApp(App[None]):
             return
         feed = self.feed
         books = feed.store.take_dirty()
+        if self._views_to_repaint:
+            books |= self._views_to_repaint
+            self._views_to_repaint = set()
         tapes = feed.tape.take_dirty()
         views = self.views
         for market, view in views.items():
@@ -532,6 +540,7 @@ class DashboardApp(App[None]):
         now = self.clock()
         self.feed.store.take_dirty()
         self.feed.tape.take_dirty()
+        self._views_to_repaint = set()
         with self.batch_update():
             for view in self.views.values():
                 if view.display:
@@ -637,7 +646,8 @@ class DashboardApp(App[None]):
         """Unsubscribe the current market; its view goes once the server confirms."""
         if self.current is not None:
             self.feed.unsubscribe(self.current)
-            self.feed.store.dirty.add(self.current)
+            self._views_to_repaint.add(self.current)
+            self.feed.activity.set()
 
     def action_resync(self) -> None:
         """Ask for a fresh snapshot of the current market."""
