@@ -50,9 +50,10 @@ from tests.feedkit import (
 # --------------------------------------------------------------------------- storms
 
 
-def max_rate_ok(times: list[float], interval: float = 1.0, slack: float = 0.1) -> bool:
-    """No two subscribe requests reached the server closer than ``interval`` (less network
-    jitter) apart."""
+def max_rate_ok(times: list[float], interval: float = 1.0, slack: float = 0.25) -> bool:
+    """No two subscribe requests reached the server closer than ``interval`` apart, less
+    ``slack``: the simulator shares the test's event loop, so a busy loop can handle one
+    request late and the next on time (a storm is hundreds a second, not 0.75 s apart)."""
     return all(b - a >= interval - slack for a, b in pairwise(times))
 
 
