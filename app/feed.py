@@ -542,7 +542,7 @@ class FeedClient:
         if self._stopping:
             self._set_state(ConnectionState.STOPPED, "stopped before it started")
             return
-        stats_task = self._spawn(self._sample_stats(), "stats")
+        self._spawn(self._sample_stats(), "stats")
         try:
             await self._supervise()
         except Exception as exc:
@@ -550,8 +550,7 @@ class FeedClient:
             self._set_state(ConnectionState.FAILED, f"internal error: {exc!r}")
             raise
         finally:
-            stats_task.cancel()
-            for task in list(self._tasks):
+            for task in list(self._tasks):  # the stats sampler and anything left running
                 task.cancel()
             for timer in self._resync_timers.values():
                 timer.cancel()

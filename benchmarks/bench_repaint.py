@@ -43,11 +43,35 @@ RATES: Final = (0, 200, 1_000)
 
 
 class ScreenUpdates:
-    """Counts Textual's screen updates that painted something, and their CPU time."""
+    """Counts Textual's screen updates that painted something, and their CPU time, between
+    :meth:`start` and :meth:`stop` (the measured window, not the setup or teardown)."""
 
     def __init__(self) -> None:
         self.count = 0
         self.cpu = 0.0
+        self.elapsed = 0.0
+        self._counting = False
+        self._started = 0.0
+
+    def start(self) -> None:
+        """Count from now."""
+        self.count, self.cpu, self._counting = 0, 0.0, True
+        self._started = time.perf_counter()
+
+    def stop(self) -> None:
+        """Stop counting; :attr:`elapsed` is the window's length."""
+        self._counting = False
+        self.elapsed = time.perf_counter() - self._started
+
+    @property
+    def per_second(self) -> float:
+        """Screen updates per second over the window."""
+        return self.count / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def ms_each(self) -> float:
+        """CPU milliseconds per screen update."""
+        return self.cpu / self.count * 1000 if self.count else 0.0
 
     @contextmanager
     def watching(self) -> Iterator[None]:
@@ -58,7 +82,7 @@ class ScreenUpdates:
             painting = bool(screen._dirty_widgets) or screen._layout_required
             start = time.process_time()
             original(screen)
-            if painting:
+            if painting and self._counting:
                 self.count += 1
                 self.cpu += time.process_time() - start
 
@@ -106,12 +130,11 @@ async def _floor() -> tuple[float, ScreenUpdates]:
     with updates.watching():
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.5)
-            updates.count, updates.cpu = 0, 0.0
+            updates.start()
             cpu0, start = time.process_time(), time.perf_counter()
             await asyncio.sleep(WINDOW)
             cpu = (time.process_time() - cpu0) / (time.perf_counter() - start)
-            elapsed = time.perf_counter() - start
-    updates.count = round(updates.count / elapsed * WINDOW)
+            updates.stop()
     return cpu, updates
 
 
@@ -126,10 +149,11 @@ async def _dashboard(token_url: str, ws_url: str) -> tuple[float, ScreenUpdates,
         async with app.run_test(size=SIZE) as pilot:
             await books_live(feed, pilot)
             await pilot.pause(1.0)
-            updates.count, updates.cpu = 0, 0.0
+            updates.start()
             ticks0, frames0 = app.repaints, feed.stats.frames
             cpu0, start = time.process_time(), time.perf_counter()
             await asyncio.sleep(WINDOW)
+            updates.stop()
             elapsed = time.perf_counter() - start
             cpu = (time.process_time() - cpu0) / elapsed
             received = (feed.stats.frames - frames0) / elapsed
@@ -150,9 +174,8 @@ async def books_live(feed: FeedClient, pilot: Pilot[None], limit: float = 20.0) 
 
 
 def _report_updates(name: str, updates: ScreenUpdates) -> None:
-    report(f"{name}_updates", updates.count / WINDOW, "screen updates/s")
-    per = updates.cpu / updates.count * 1000 if updates.count else 0.0
-    report(f"{name}_ms_per_update", per, "ms CPU")
+    report(f"{name}_updates", updates.per_second, "screen updates/s")
+    report(f"{name}_ms_per_update", updates.ms_each, "ms CPU")
 
 
 def run() -> None:
@@ -167,5 +190,5 @@ def run() -> None:
         name = f"repaint_dash_{rate}"
         report(f"{name}_cpu", cpu * 100, "%core", cpu / floor_cpu, "the floor")
         _report_updates(name, updates)
-        report(f"{name}_ticks", ticks / WINDOW, "ticks/s that painted")
+        report(f"{name}_ticks", ticks / updates.elapsed, "ticks/s that painted")
         report(f"{name}_received", received, "frames/s")

@@ -52,7 +52,7 @@ async def _measure(
         await books_live(feed, pilot)
         await pilot.pause(0.5)
         repaints0, frames0, rss0 = app.repaints, feed.stats.frames, rss_mib()
-        updates.count, updates.cpu = 0, 0.0
+        updates.start()
         cpu0, start = time.process_time(), time.perf_counter()
         latencies: list[float] = []
         while time.perf_counter() - start < WINDOW:
@@ -64,6 +64,7 @@ async def _measure(
                 await asyncio.sleep(0.001)
             latencies.append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(KEY_PERIOD)
+        updates.stop()
         elapsed = time.perf_counter() - start
         result = (
             (app.repaints - repaints0) / elapsed,
@@ -93,15 +94,14 @@ def run() -> None:
         p50 = statistics.median(ordered)
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
         report(f"ui_repaints_{label}", repaints, "ticks/s that painted")
-        report(f"ui_updates_{label}", updates.count / WINDOW, "screen updates/s")
-        per_update = updates.cpu / updates.count * 1000 if updates.count else 0.0
-        report(f"ui_ms_per_update_{label}", per_update, "ms CPU")
+        report(f"ui_updates_{label}", updates.per_second, "screen updates/s")
+        report(f"ui_ms_per_update_{label}", updates.ms_each, "ms CPU")
         report(f"ui_key_p50_{label}", p50, "ms")
         report(f"ui_key_p99_{label}", p99, "ms")
         report(f"ui_cpu_{label}", cpu * 100, "%core")
         report(f"ui_received_{label}", received, "frames/s")
         report(f"ui_rss_{label}", rss, "MiB")
         report(f"ui_rss_growth_{label}", growth, "MiB over the window")
-        if updates.count / WINDOW >= 20 and p99 < 100:
+        if updates.per_second >= 20 and p99 < 100:
             best = rate
     report("ui_best_rate", best, "frames/s")
