@@ -72,6 +72,15 @@ class EventLog:
             except TimeoutError:
                 continue
 
+    async def token_retry(self) -> ConnectionChanged:
+        """The first announced token retry (AUTHENTICATING with a ``retry_in``)."""
+        event = await self.wait_for(
+            lambda e: isinstance(e, ConnectionChanged) and e.retry_in is not None, "a retry"
+        )
+        assert isinstance(event, ConnectionChanged)
+        assert event.state is ConnectionState.AUTHENTICATING
+        return event
+
     def states(self) -> list[ConnectionState]:
         """Connection states seen so far, in order."""
         return [e.state for e in self.events if isinstance(e, ConnectionChanged)]
@@ -220,6 +229,20 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def offline_feed(*markets: str, label: str = "offline") -> FeedClient:
+    """A feed whose token endpoint and socket are a port where nothing listens."""
+    port = free_port()
+    feed = FeedClient(
+        Credentials("id", "a-secret-value"),
+        f"http://127.0.0.1:{port}/oauth2/token",
+        f"ws://127.0.0.1:{port}/",
+        label=label,
+    )
+    for market in markets:
+        feed.subscribe(market)
+    return feed
 
 
 CLI = (sys.executable, "-m", "app.cli")

@@ -16,9 +16,8 @@ from app.auth import Credentials
 from app.config import Config
 from app.dashboard import DashboardApp
 from app.events import ConnectionState
-from app.feed import FeedClient
 from app.session import Session, SessionOptions
-from tests.feedkit import free_port, make_feed, running_sim, until
+from tests.feedkit import make_feed, offline_feed, running_sim, until
 from tests.uikit import press
 from widgets.market_tabs import MarketTabs
 from widgets.status_bar import StatusBar
@@ -56,21 +55,19 @@ def header(app: DashboardApp, market: str) -> str:
 async def test_offline_start_shows_the_markets_and_a_countdown_that_counts() -> None:
     """The token endpoint is unreachable: both wanted markets are on screen, AUTHENTICATING
     with the reason, and the banner's wait goes down as time passes with no new event."""
-    port = free_port()
-    feed = FeedClient(
-        Credentials("id", "a-secret-value"),
-        f"http://127.0.0.1:{port}/oauth2/token",
-        f"ws://127.0.0.1:{port}/",
-        label="offline",
-    )
-    for market in ("BTCUSD", "ETHUSD"):
-        feed.subscribe(market)
+    feed = offline_feed("BTCUSD", "ETHUSD")
     clock = FakeClock()
     app = DashboardApp(feed=feed, config=Config(), clock=clock)
     async with app.run_test(size=SIZE):
         await until(lambda: "next in" in banner(app), "the retry announced")
         assert "1 BTCUSD AUTHENTICATING" in tabs(app) and "2 ETHUSD AUTHENTICATING" in tabs(app)
-        assert "not connected (authenticating): token endpoint unreachable" in header(app, "BTCUSD")
+        await until(
+            lambda: (
+                "not connected (authenticating): token endpoint unreachable"
+                in header(app, "BTCUSD")
+            ),
+            "the market says why",
+        )
         assert "R tries now" in banner(app)
         attempt = feed.token_retries
         assert f"Attempt {attempt} failed" in banner(app)

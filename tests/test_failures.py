@@ -182,11 +182,7 @@ async def test_a_garbled_token_answer_is_retried_not_taken_for_refused_credentia
         feed = make_feed(sim)
         feed.subscribe("BTCUSD")
         async with running(feed) as rec:
-            event = await rec.wait_for(
-                lambda e: isinstance(e, ConnectionChanged) and e.retry_in is not None, "a retry"
-            )
-            assert isinstance(event, ConnectionChanged)
-            assert event.state is ConnectionState.AUTHENTICATING
+            event = await rec.token_retry()
             assert UNREADABLE in event.detail
             await until(lambda: live(feed, "BTCUSD"), "LIVE once the endpoint answers", limit=15)
             assert ConnectionState.AUTH_FAILED not in rec.states()

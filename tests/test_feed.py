@@ -31,10 +31,10 @@ from app.protocol import (
 )
 from tests.feedkit import (
     assert_books_match,
-    free_port,
     live,
     live_feed,
     make_feed,
+    offline_feed,
     running,
     running_sim,
     until,
@@ -400,20 +400,9 @@ async def test_connections_dropped_at_once_back_off_longer_each_time() -> None:
 
 async def test_an_unreachable_token_endpoint_is_reported_with_the_retry() -> None:
     """Nothing listens at the token URL: the state says so and when the next try is."""
-    port = free_port()
-    feed = FeedClient(
-        Credentials("id", "secret"),
-        f"http://127.0.0.1:{port}/oauth2/token",
-        f"ws://127.0.0.1:{port}/",
-        label="test",
-    )
-    feed.subscribe("BTCUSD")
+    feed = offline_feed("BTCUSD")
     async with running(feed) as rec:
-        event = await rec.wait_for(
-            lambda e: isinstance(e, ConnectionChanged) and e.retry_in is not None, "a retry"
-        )
-        assert isinstance(event, ConnectionChanged)
-        assert event.state is ConnectionState.AUTHENTICATING
+        event = await rec.token_retry()
         assert "token endpoint unreachable" in event.detail
         # The wait is retry_in, for screens to count down: a "retrying in 36s" frozen into
         # the text stayed at 36 s for 36 s.
