@@ -1,11 +1,14 @@
 """The dashboard: a Textual app that shows the FeedClient's books, tapes and subscriptions.
 
-The feed runs in one async worker and mutates the :class:`~app.books.BookStore` and
-:class:`~app.tape.TapeStore` in place; it reaches the screen only through low-rate events
-(:meth:`FeedClient.add_listener` -> :class:`DashboardApp.FeedEventReceived`). The screen
-repaints on its own clock: ``refresh_hz`` times a second it takes the dirty markets from
-the store and tape and repaints only those, inside ``batch_update()``. No Textual message is
-posted per frame and nothing is recomposed at data rates.
+The feed runs in one async worker of the app and mutates the :class:`~app.books.BookStore`
+and :class:`~app.tape.TapeStore` in place. The :class:`DashboardScreen` owns everything on
+screen: the view state (current market, layout, frozen) as reactives, the market views,
+the repaint clock and the banner. It hears the feed only through low-rate events
+(:meth:`FeedClient.add_listener` -> :class:`DashboardScreen.FeedEventReceived`) and
+repaints on its own clock: at most ``refresh_hz`` times a second it takes the dirty
+markets from the store and tape and repaints only those, inside ``batch_update()``. No
+Textual message is posted per frame and nothing is recomposed at data rates. The app is a
+thin shell: the feed's lifecycle, the keymap, help and the command palette.
 
 Everything time-dependent (ages, the token countdown, ladder flashes) reads the injected
 ``clock``, so tests can freeze time and snapshots are deterministic.
@@ -28,6 +31,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.events import Resize
 from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
@@ -70,13 +74,16 @@ CPU_BUDGET = 0.7
 off: first the slow parts' pace, then the refresh period."""
 MAX_PACE = 3.0
 """The most the slow parts (rows behind the touch, totals, the tape) are slowed under load."""
+APP_ACTIONS = frozenset({"quit", "help", "reconnect"})
+"""Commands the app carries out (the feed's lifecycle, screens of their own); the rest act
+on the dashboard screen's state."""
 
 
 def _bindings() -> list[BindingType]:
     return [
         Binding(
             c.keys,
-            f"app.{c.action}",
+            f"app.{c.action}" if c.action in APP_ACTIONS else c.action,
             c.footer or c.description,
             show=c.show,
             key_display=c.key_display,
@@ -86,13 +93,72 @@ def _bindings() -> list[BindingType]:
     ]
 
 
+def command_keys(config: Config, command: Command) -> str:
+    """The keys of ``command`` as shown to the user, with the config's keymap applied."""
+    keys = config.keys.get(command.id)
+    if keys is None:
+        return command.key_display or command.keys
+    return display_keys(keys)
+
+
+def first_key(config: Config, binding_id: str) -> str:
+    """The one key to name in a hint (the first, if the keymap gives several)."""
+    return command_keys(config, COMMAND_BY_ID[binding_id]).split(",")[0]
+
+
 class DashboardScreen(Screen[None]):
     """The main screen: status bar, market tabs, a banner, the markets, the footer.
 
+    It owns the view state (the reactives below), the market views and the repaint clock.
     The bindings live here (not on the app) so they are inactive under modal dialogs.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = _bindings()
+
+    current: var[str | None] = var[str | None](None, init=False)
+    """The market that keys act on (highlighted; the one shown in the single layout)."""
+    layout_choice: var[str | None] = var[str | None](None, init=False)
+    """``single`` or ``grid`` once the user chose; None follows the terminal size."""
+    frozen: var[bool] = var(False, init=False)
+    """The display is frozen (``p``); data keeps flowing into the store."""
+    layout_mode: var[str] = var("single", init=False)
+    """The layout in effect (set by :meth:`apply_layout`, read by the tabs and tests)."""
+
+    class FeedEventReceived(Message):
+        """A low-rate feed event (connection, subscription, error) reached the screen."""
+
+        def __init__(self, event: FeedEvent) -> None:
+            super().__init__()
+            self.event = event
+
+    def __init__(
+        self, feed: FeedClient, config: Config, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.feed = feed
+        self.config = config
+        self.clock = clock
+        self.views: dict[str, MarketView] = {}
+        """The market views, in the feed's market order."""
+        self.general_error = ""
+        """The newest error that belongs to no market."""
+        self.repaints = 0
+        """Refresh ticks that repainted something (for the UI benchmark)."""
+        self.refresh_period = 1.0 / 30
+        """Seconds between refresh ticks now (adaptive, see :meth:`_adapt`)."""
+        self.pace = 1.0
+        """How much the slow parts are slowed now (adaptive, see :meth:`_adapt`)."""
+        self._banner_shown: RichText | None = None
+        self._next_clock_update = 0.0
+        self.retry_at = 0.0
+        """When the feed's next connection attempt is due (on :attr:`clock`)."""
+        self._retrying_token = False
+        """The token endpoint failed and the feed is waiting to ask it again."""
+        self._syncing_views = False
+        self._sync_again = False
+        self._views_to_repaint: set[str] = set()
+        """Markets whose views must repaint on the next tick though their data did not
+        change (a state, an error): the screen's own list, not the feed's dirty set."""
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -104,173 +170,54 @@ class DashboardScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Once the frame exists, the app fills it with the markets already subscribed.
+        """Listen to the feed, start the repaint clock, then show the markets.
 
-        After the first refresh: while this handler runs the screen is not mounted yet,
-        and a dashboard that waited for a feed event to show its markets showed none at
-        all when the feed never connected (offline, refused credentials).
+        The markets come after the first refresh: while this handler runs the screen is not
+        laid out yet, and a dashboard that waited for a feed event to show its markets
+        showed none at all when the feed never connected (offline, refused credentials).
         """
-        self.call_after_refresh(self._show_markets)
-
-    async def _show_markets(self) -> None:
-        app = self.app
-        if isinstance(app, DashboardApp):
-            await app.sync_markets()
-            app.apply_layout()
-            app.repaint_now()
-
-
-def _freeze_startup_objects() -> None:
-    """Collect once, then move every surviving object out of the collector's reach."""
-    gc.collect()
-    gc.freeze()
-
-
-class DashboardApp(App[None]):
-    """The sordash dashboard."""
-
-    CSS_PATH = STYLES_DIR / "dashboard.tcss"
-    TITLE = "sordash"
-
-    class FeedEventReceived(Message):
-        """A low-rate feed event (connection, subscription, error) reached the UI."""
-
-        def __init__(self, event: FeedEvent) -> None:
-            super().__init__()
-            self.event = event
-
-    def __init__(
-        self,
-        session: Session | None = None,
-        *,
-        feed: FeedClient | None = None,
-        config: Config | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        start_feed: bool = True,
-    ) -> None:
-        super().__init__()
-        if feed is None:
-            if session is None:
-                raise ValueError("DashboardApp needs a session or a feed")
-            feed = session.feed
-        self.session = session
-        self.feed = feed
-        self.config = config if config is not None else Config()
-        check_keymap(self.config.keys)  # a bad [keys] table is refused, never half-applied
-        self.clock = clock
-        self._banner_shown: RichText | None = None
-        self.start_feed = start_feed
-        self.frozen = False
-        """The display is frozen (``p``); data keeps flowing into the store."""
-        self.current: str | None = None
-        """The market that keys act on."""
-        self.layout_choice: str | None = None
-        """``single`` or ``grid`` once the user chose; None follows the terminal size."""
-        self.layout_mode = "single"
-        """The layout in effect."""
-        self.views: dict[str, MarketView] = {}
-        self.general_error = ""
-        """The newest error that belongs to no market."""
-        self.repaints = 0
-        """Refresh ticks that repainted something (for the UI benchmark)."""
-        self.refresh_period = 1.0 / 30
-        """Seconds between refresh ticks now (adaptive, see :meth:`_adapt`)."""
-        self.pace = 1.0
-        """How much the slow parts are slowed now (adaptive, see :meth:`_adapt`)."""
-        self.dashboard = DashboardScreen()
-        self._feed_worker: Worker[None] | None = None
-        self._next_clock_update = 0.0
-        self._retry_at = 0.0
-        """When the feed's next connection attempt is due (the app's clock)."""
-        self._retrying_token = False
-        """The token endpoint failed and the feed is waiting to ask it again."""
-        self._syncing_views = False
-        self._sync_again = False
-        self.feed_failure = ""
-        """Why the feed worker stopped with an error ("" while it runs or ended cleanly)."""
-        self._views_to_repaint: set[str] = set()
-        """Markets whose views must repaint on the next tick though their data did not
-        change (a state, an error): the screen's own list, not the feed's dirty set."""
-
-    def _going(self) -> bool:
-        """True before the dashboard is mounted and once the app or screen is closing."""
-        screen = self.dashboard
-        return (
-            self._exit
-            or self._closing
-            or not screen.is_mounted
-            or screen._closing
-            or not screen.is_attached
-        )
-
-    def get_default_screen(self) -> Screen[None]:
-        """The dashboard screen is the base of the screen stack."""
-        return self.dashboard
-
-    # ------------------------------------------------------------------ lifecycle
-
-    async def on_unmount(self) -> None:
-        """Stop the feed however the app ends (not only through ``q``: an exception, a
-        signal, ctrl+q), then hand the frozen objects back to the collector."""
-        await self.stop_feed()
-        gc.unfreeze()
-
-    def on_mount(self) -> None:
-        """Apply the keymap, listen to the feed, start the repaint clock and the feed."""
-        if self.config.keys:
-            self.set_keymap(self.config.keys)
         self.feed.add_listener(self._on_feed_event)
         hz = self.config.dashboard.refresh_hz
         self.run_worker(self._repaint_clock(1.0 / hz if hz > 0 else 1 / 30), group="clock")
-        # Everything built so far (widgets, styles, the theme) lives as long as the app.
-        # Freezing it takes it out of the garbage collector's full passes, which otherwise
-        # scanned it all a few times a second under load: 30-70 ms pauses, felt as stalls
-        # of the screen and of key presses.
-        self.call_after_refresh(_freeze_startup_objects)
-        if self.start_feed:
-            self._feed_worker = self.run_feed()
+        self.call_after_refresh(self._show_markets)
 
-    @work(exclusive=True, group="feed", exit_on_error=False)
-    async def run_feed(self) -> None:
-        """Run the session (or the bare feed) until the app stops it."""
-        if self.session is not None:
-            await self.session.run()
+    async def _show_markets(self) -> None:
+        await self.sync_markets()
+        self.apply_layout()
+        self.repaint_now()
+
+    def _going(self) -> bool:
+        """True before the screen is mounted and once the app is shutting down (Textual
+        stops the app's message processing first, then closes the screens)."""
+        return not (self.app.is_running and self.is_mounted and self.is_attached)
+
+    def key_for(self, binding_id: str) -> str:
+        """The one key to name in a hint, as the keymap has it."""
+        return first_key(self.config, binding_id)
+
+    # ------------------------------------------------------------------ view state
+
+    def watch_current(self, new: str | None) -> None:
+        """Another market became current: highlight it (and show it in the single layout).
+        A market just subscribed has no view yet: the sync that mounts it lays it out."""
+        if new in self.views:
+            self.apply_layout()
+
+    def watch_layout_choice(self) -> None:
+        """The user chose a layout."""
+        self.apply_layout()
+
+    def watch_frozen(self, frozen: bool) -> None:
+        """Frozen: only the chrome (the FROZEN mark) repaints; resumed: everything at once."""
+        if frozen:
+            self._update_chrome(self.clock())
         else:
-            await self.feed.run()
+            self.repaint_now()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A feed that stopped on an error (a bad replay file, a bug) says so on screen and
-        in the log, instead of leaving the last state it reported (CONNECTED) up."""
-        worker = event.worker
-        if worker is not self._feed_worker or event.state is not WorkerState.ERROR:
-            return
-        error = worker.error
-        text = redact(f"{error}" if error is not None else "unknown error")
-        log.error("the feed stopped: %s", text, exc_info=error)
-        self.feed_failure = text
-        if self.feed.state is not ConnectionState.FAILED:
-            self.feed.set_connection_state(ConnectionState.FAILED, text)
+    def show_changes_soon(self) -> None:
+        """Repaint the chrome on the next tick (the app learnt something the banner shows)."""
         self._next_clock_update = 0.0
-
-    async def stop_feed(self, limit: float = 2.0) -> None:
-        """Stop the feed cleanly (closing the socket and any simulator), then the worker."""
-        worker = self._feed_worker
-        if worker is None or worker.is_finished:
-            return
-        with contextlib.suppress(Exception):
-            if self.session is not None:
-                await asyncio.wait_for(self.session.stop(), limit)
-            else:
-                await asyncio.wait_for(self.feed.stop(), limit)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(worker.wait(), limit)
-        if not worker.is_finished:
-            worker.cancel()
-
-    async def action_quit(self) -> None:
-        """Quit at once, closing the connection cleanly."""
-        await self.stop_feed()
-        self.exit()
+        self.feed.activity.set()
 
     # ------------------------------------------------------------------ feed events
 
@@ -278,7 +225,7 @@ class DashboardApp(App[None]):
         # Called by the feed on the asyncio loop: hand over as a message, never repaint here.
         self.post_message(self.FeedEventReceived(event))
 
-    async def on_dashboard_app_feed_event_received(self, message: FeedEventReceived) -> None:
+    async def on_dashboard_screen_feed_event_received(self, message: FeedEventReceived) -> None:
         """Route a feed event: structure changes, per-market errors, connection state."""
         if self._going():
             return  # shutting down: the screen is going away
@@ -305,7 +252,7 @@ class DashboardApp(App[None]):
                 view.note_error(f"resync: {event.reason}")
         elif isinstance(event, ConnectionChanged):
             self._views_to_repaint.update(self.views)
-            self._retry_at = self.clock() + (event.retry_in or 0.0)
+            self.retry_at = self.clock() + (event.retry_in or 0.0)
             self._retrying_token = (
                 event.state is ConnectionState.AUTHENTICATING and event.retry_in is not None
             )
@@ -330,7 +277,7 @@ class DashboardApp(App[None]):
 
     async def _sync_once(self) -> None:
         wanted = self.feed.markets()
-        container = self.dashboard.query_one("#markets", Container)
+        container = self.query_one("#markets", Container)
         gone = [self.views.pop(m) for m in list(self.views) if m not in wanted]
         dashboard = self.config.dashboard
         new = [
@@ -339,6 +286,7 @@ class DashboardApp(App[None]):
                 self.feed,
                 depth=dashboard.depth,
                 large_multiple=dashboard.large_trade_multiple,
+                clock=self.clock,
             )
             for market in wanted
             if market not in self.views
@@ -348,7 +296,8 @@ class DashboardApp(App[None]):
             view.set_pace(self.pace)
             self.views[view.market] = view
         if self.current not in self.views:
-            self.current = next(iter(self.views), None)
+            # No watcher: the layout is applied below, once the new views are mounted.
+            self.set_reactive(DashboardScreen.current, next(iter(self.views), None))
         if gone:
             await container.remove_children(gone)
         if new:
@@ -375,15 +324,16 @@ class DashboardApp(App[None]):
         )
         mode = self.layout_choice or auto
         self.layout_mode = mode
-        container = self.dashboard.query_one("#markets", Container)
+        container = self.query_one("#markets", Container)
         markets = list(views)
         visible: list[str] = []
-        if self.current is not None and markets:
+        current = self.current
+        if current is not None and current in views:
             if mode == "grid":
-                page = markets.index(self.current) // GRID_MAX
+                page = markets.index(current) // GRID_MAX
                 visible = markets[page * GRID_MAX : (page + 1) * GRID_MAX]
             else:
-                visible = [self.current]
+                visible = [current]
         container.set_class(mode == "grid", "-grid")
         if mode == "grid":
             columns = 1 if len(visible) == 1 else 2
@@ -403,21 +353,17 @@ class DashboardApp(App[None]):
             view.display = shown
             if changed:
                 view.refresh_data(now)
-        empty = self.dashboard.query_one("#empty", Static)
+        empty = self.query_one("#empty", Static)
         empty.display = not views
         if not views:
-            key = self._key_for("subscribe")
+            key = self.key_for("subscribe")
             empty.update(
                 "No subscriptions yet.\n\n"
                 f"Press [b]{key}[/b] to subscribe to a market (e.g. BTCUSD).\n"
-                f"Press [b]{self._key_for('help')}[/b] for every key, "
-                f"[b]{self._key_for('quit')}[/b] to quit."
+                f"Press [b]{self.key_for('help')}[/b] for every key, "
+                f"[b]{self.key_for('quit')}[/b] to quit."
             )
         self._update_chrome(now)
-
-    def _key_for(self, binding_id: str) -> str:
-        """The one key to name in a hint (the first, if the keymap gives several)."""
-        return self._display_keys(COMMAND_BY_ID[binding_id]).split(",")[0]
 
     # ------------------------------------------------------------------ repainting
 
@@ -513,7 +459,7 @@ class DashboardApp(App[None]):
         if not dirty and not clock_due:
             return
         self.repaints += 1
-        with self.batch_update():
+        with self.app.batch_update():
             for market in dirty:
                 dirty_view = views.get(market)
                 if dirty_view is not None and dirty_view.display:
@@ -541,7 +487,7 @@ class DashboardApp(App[None]):
         self.feed.store.take_dirty()
         self.feed.tape.take_dirty()
         self._views_to_repaint = set()
-        with self.batch_update():
+        with self.app.batch_update():
             for view in self.views.values():
                 if view.display:
                     view.refresh_data(now)
@@ -549,19 +495,18 @@ class DashboardApp(App[None]):
 
     def _update_chrome(self, now: float) -> None:
         """Status bar, market tabs and the connection banner."""
-        dashboard = self.dashboard
         if self._going():
             return
         feed = self.feed
-        dashboard.query_one(StatusBar).show(
+        self.query_one(StatusBar).show(
             feed,
             now,
             frozen=self.frozen,
             note=self.general_error,
-            resume_key=self._key_for("freeze"),
+            resume_key=self.key_for("freeze"),
         )
         self._update_tabs()
-        banner = dashboard.query_one("#banner", Static)
+        banner = self.query_one("#banner", Static)
         text, warn = self._banner_text()
         banner.set_class(bool(text), "-shown")
         banner.set_class(warn, "-warn")
@@ -570,7 +515,7 @@ class DashboardApp(App[None]):
     def _update_tabs(self) -> None:
         """The market tabs: every market with its state badge."""
         entries = [(m, market_badge(self.feed, m)) for m in self.views]
-        tabs = self.dashboard.query_one(MarketTabs)
+        tabs = self.query_one(MarketTabs)
         tabs.display = bool(entries)
         tabs.show(entries, self.current, self.layout_mode)
 
@@ -590,13 +535,13 @@ class DashboardApp(App[None]):
                 )
             return (
                 f"Authentication failed: {detail}\n{fix} "
-                f"Press {self._key_for('reconnect')} to retry.",
+                f"Press {self.key_for('reconnect')} to retry.",
                 False,
             )
         if state is ConnectionState.RECONNECTING:
-            wait = self._retry_at - self.clock()
+            wait = self.retry_at - self.clock()
             when = (
-                f"next attempt in {wait:.0f}s ({self._key_for('reconnect')} tries now)"
+                f"next attempt in {wait:.0f}s ({self.key_for('reconnect')} tries now)"
                 if wait >= 1
                 else "reconnecting now"
             )
@@ -606,18 +551,18 @@ class DashboardApp(App[None]):
                 True,
             )
         if state is ConnectionState.AUTHENTICATING and self._retrying_token:
-            wait = self._retry_at - self.clock()
+            wait = self.retry_at - self.clock()
             when = f"next in {wait:.0f}s" if wait >= 1 else "asking again now"
             return (
                 f"No access token yet: {detail}. Attempt {feed.token_retries} failed, {when} "
-                f"({self._key_for('reconnect')} tries now). Books stay STALE until the "
+                f"({self.key_for('reconnect')} tries now). Books stay STALE until the "
                 "connection is back.",
                 True,
             )
         if state is ConnectionState.FAILED:
             return (
                 f"The feed stopped: {detail}. Nothing on screen is current. "
-                f"{self._key_for('reconnect')} starts it again; the log file (--log-file) has "
+                f"{self.key_for('reconnect')} starts it again; the log file (--log-file) has "
                 "the details.",
                 False,
             )
@@ -633,7 +578,7 @@ class DashboardApp(App[None]):
         feed = self.feed
         known = list(feed.known_markets) + list(self.config.known_markets)
         dialog = SubscribeDialog(known, feed.markets())
-        self.push_screen(dialog, self._subscribe_chosen)
+        self.app.push_screen(dialog, self._subscribe_chosen)
 
     def _subscribe_chosen(self, choice: SubscribeChoice | None) -> None:
         if choice is None:
@@ -653,16 +598,6 @@ class DashboardApp(App[None]):
         """Ask for a fresh snapshot of the current market."""
         if self.current is not None:
             self.feed.resync(self.current, "requested from the keyboard")
-
-    def action_reconnect(self) -> None:
-        """Drop the connection and connect afresh (also retries after an auth failure, and
-        starts a feed that stopped on an error again)."""
-        worker = self._feed_worker
-        if self.start_feed and worker is not None and worker.state is WorkerState.ERROR:
-            self.feed_failure = ""
-            self._feed_worker = self.run_feed()
-            return
-        self.feed.reconnect()
 
     def action_next_market(self) -> None:
         """Make the next market current."""
@@ -688,7 +623,6 @@ class DashboardApp(App[None]):
     def select(self, market: str) -> None:
         """Make ``market`` the current market and show it."""
         self.current = market
-        self.apply_layout()
 
     def on_market_view_selected(self, message: MarketView.Selected) -> None:
         """A click on a market view selects it."""
@@ -700,27 +634,137 @@ class DashboardApp(App[None]):
         view = self._current_view()
         if view is not None:
             view.change_depth(delta)
-            view.refresh_data(self.clock())
 
     def action_group(self) -> None:
         """Cycle the current ladder's price grouping (off, 10, 100, 1000 ticks)."""
         view = self._current_view()
         if view is not None:
             view.cycle_grouping()
-            view.refresh_data(self.clock())
 
     def action_freeze(self) -> None:
         """Freeze or resume the display; the store keeps taking data meanwhile."""
         self.frozen = not self.frozen
-        if self.frozen:
-            self._update_chrome(self.clock())  # the FROZEN mark
-        else:
-            self.repaint_now()  # everything, chrome included
 
     def action_toggle_layout(self) -> None:
         """Switch between one large market and the grid."""
         self.layout_choice = "single" if self.layout_mode == "grid" else "grid"
-        self.apply_layout()
+
+
+def _freeze_startup_objects() -> None:
+    """Collect once, then move every surviving object out of the collector's reach."""
+    gc.collect()
+    gc.freeze()
+
+
+class DashboardApp(App[None]):
+    """The sordash dashboard: the feed's lifecycle, the keymap, help and the palette around
+    one :class:`DashboardScreen`, which owns everything on screen."""
+
+    CSS_PATH = STYLES_DIR / "dashboard.tcss"
+    TITLE = "sordash"
+
+    def __init__(
+        self,
+        session: Session | None = None,
+        *,
+        feed: FeedClient | None = None,
+        config: Config | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        start_feed: bool = True,
+    ) -> None:
+        super().__init__()
+        if feed is None:
+            if session is None:
+                raise ValueError("DashboardApp needs a session or a feed")
+            feed = session.feed
+        self.session = session
+        self.feed = feed
+        self.config = config if config is not None else Config()
+        check_keymap(self.config.keys)  # a bad [keys] table is refused, never half-applied
+        self.clock = clock
+        self.start_feed = start_feed
+        self.dashboard = DashboardScreen(feed, self.config, clock)
+        self._feed_worker: Worker[None] | None = None
+        self.feed_failure = ""
+        """Why the feed worker stopped with an error ("" while it runs or ended cleanly)."""
+
+    def get_default_screen(self) -> Screen[None]:
+        """The dashboard screen is the base of the screen stack."""
+        return self.dashboard
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def on_unmount(self) -> None:
+        """Stop the feed however the app ends (not only through ``q``: an exception, a
+        signal, ctrl+q), then hand the frozen objects back to the collector."""
+        await self.stop_feed()
+        gc.unfreeze()
+
+    def on_mount(self) -> None:
+        """Apply the keymap and start the feed."""
+        if self.config.keys:
+            self.set_keymap(self.config.keys)
+        # Everything built so far (widgets, styles, the theme) lives as long as the app.
+        # Freezing it takes it out of the garbage collector's full passes, which otherwise
+        # scanned it all a few times a second under load: 30-70 ms pauses, felt as stalls
+        # of the screen and of key presses.
+        self.call_after_refresh(_freeze_startup_objects)
+        if self.start_feed:
+            self._feed_worker = self.run_feed()
+
+    @work(exclusive=True, group="feed", exit_on_error=False)
+    async def run_feed(self) -> None:
+        """Run the session (or the bare feed) until the app stops it."""
+        if self.session is not None:
+            await self.session.run()
+        else:
+            await self.feed.run()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A feed that stopped on an error (a bad replay file, a bug) says so on screen and
+        in the log, instead of leaving the last state it reported (CONNECTED) up."""
+        worker = event.worker
+        if worker is not self._feed_worker or event.state is not WorkerState.ERROR:
+            return
+        error = worker.error
+        text = redact(f"{error}" if error is not None else "unknown error")
+        log.error("the feed stopped: %s", text, exc_info=error)
+        self.feed_failure = text
+        if self.feed.state is not ConnectionState.FAILED:
+            self.feed.set_connection_state(ConnectionState.FAILED, text)
+        self.dashboard.show_changes_soon()
+
+    async def stop_feed(self, limit: float = 2.0) -> None:
+        """Stop the feed cleanly (closing the socket and any simulator), then the worker."""
+        worker = self._feed_worker
+        if worker is None or worker.is_finished:
+            return
+        with contextlib.suppress(Exception):
+            if self.session is not None:
+                await asyncio.wait_for(self.session.stop(), limit)
+            else:
+                await asyncio.wait_for(self.feed.stop(), limit)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(worker.wait(), limit)
+        if not worker.is_finished:
+            worker.cancel()
+
+    # ------------------------------------------------------------------ actions
+
+    async def action_quit(self) -> None:
+        """Quit at once, closing the connection cleanly."""
+        await self.stop_feed()
+        self.exit()
+
+    def action_reconnect(self) -> None:
+        """Drop the connection and connect afresh (also retries after an auth failure, and
+        starts a feed that stopped on an error again)."""
+        worker = self._feed_worker
+        if self.start_feed and worker is not None and worker.state is WorkerState.ERROR:
+            self.feed_failure = ""
+            self._feed_worker = self.run_feed()
+            return
+        self.feed.reconnect()
 
     def action_help(self) -> None:
         """Show every binding."""
@@ -733,17 +777,11 @@ class DashboardApp(App[None]):
         for command in COMMANDS:
             if command in numbers:
                 continue
-            rows.append((self._display_keys(command), command.description))
-        keys = [self._display_keys(c) for c in numbers]
+            rows.append((command_keys(self.config, command), command.description))
+        keys = [command_keys(self.config, c) for c in numbers]
         rows.insert(8, (f"{keys[0]}…{keys[-1]}", "Go to market 1 to 9 (as numbered in the tabs)"))
         rows.append(("ctrl+p", "Command palette (every action by name)"))
         return rows
-
-    def _display_keys(self, command: Command) -> str:
-        keys = self.config.keys.get(command.id)
-        if keys is None:
-            return command.key_display or command.keys
-        return display_keys(keys)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every keyboard action is also in the command palette."""
@@ -752,10 +790,12 @@ class DashboardApp(App[None]):
                 continue
             yield SystemCommand(
                 command.description,
-                f"key: {self._display_keys(command)}",
-                self._palette_callback(command.action),
+                f"key: {command_keys(self.config, command)}",
+                self._palette_callback(
+                    f"app.{command.action}" if command.action in APP_ACTIONS else command.action
+                ),
             )
-        for index, market in enumerate(self.views, start=1):
+        for index, market in enumerate(self.dashboard.views, start=1):
             yield SystemCommand(
                 f"Go to {market}", f"key: {index}" if index <= 9 else "", self._goto(market)
             )
@@ -763,9 +803,10 @@ class DashboardApp(App[None]):
 
     def _palette_callback(self, action: str) -> Callable[[], object]:
         async def run() -> None:
-            await self.run_action(action)
+            # the screen's actions by their own names, the app's with their prefix
+            await self.run_action(action, self.dashboard)
 
         return run
 
     def _goto(self, market: str) -> Callable[[], None]:
-        return lambda: self.select(market)
+        return lambda: self.dashboard.select(market)

@@ -48,7 +48,7 @@ def _ready(app: DashboardApp, markets: tuple[str, ...]) -> bool:
         tape = feed.tape.get(market)
         if book is None or book.state is not BookState.LIVE or tape is None or tape.count < 8:
             return False
-    return all(market in app.views for market in markets)
+    return all(market in app.dashboard.views for market in markets)
 
 
 async def take(shot: Shot, directory: Path) -> Path:
@@ -67,8 +67,8 @@ async def take(shot: Shot, directory: Path) -> Path:
                 await pilot.pause(0.02)
 
         await wait_for(lambda: _ready(app, shot.markets), "the markets to go live")
-        painted = app.repaints
-        await wait_for(lambda: app.repaints >= painted + 3, "a few repaints after that")
+        painted = app.dashboard.repaints
+        await wait_for(lambda: app.dashboard.repaints >= painted + 3, "a few repaints after that")
         if shot.keys:
             await pilot.press(*shot.keys)
             await wait_for(lambda: app.screen is not app.dashboard, "the keys' screen")

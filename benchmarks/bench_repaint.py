@@ -150,14 +150,14 @@ async def _dashboard(token_url: str, ws_url: str) -> tuple[float, ScreenUpdates,
             await books_live(feed, pilot)
             await pilot.pause(1.0)
             updates.start()
-            ticks0, frames0 = app.repaints, feed.stats.frames
+            ticks0, frames0 = app.dashboard.repaints, feed.stats.frames
             cpu0, start = time.process_time(), time.perf_counter()
             await asyncio.sleep(WINDOW)
             updates.stop()
             elapsed = time.perf_counter() - start
             cpu = (time.process_time() - cpu0) / elapsed
             received = (feed.stats.frames - frames0) / elapsed
-            ticks = app.repaints - ticks0
+            ticks = app.dashboard.repaints - ticks0
             await app.stop_feed()
     return cpu, updates, received, ticks
 

@@ -51,23 +51,23 @@ async def _measure(
     async with app.run_test(size=(200, 60)) as pilot:
         await books_live(feed, pilot)
         await pilot.pause(0.5)
-        repaints0, frames0, rss0 = app.repaints, feed.stats.frames, rss_mib()
+        repaints0, frames0, rss0 = app.dashboard.repaints, feed.stats.frames, rss_mib()
         updates.start()
         cpu0, start = time.process_time(), time.perf_counter()
         latencies: list[float] = []
         while time.perf_counter() - start < WINDOW:
-            before = app.current
+            before = app.dashboard.current
             t = time.perf_counter()
             app.simulate_key("tab")
             # Polling is the measurement: the app offers no event for "key handled".
-            while app.current == before and time.perf_counter() - t < 2.0:  # noqa: ASYNC110
+            while app.dashboard.current == before and time.perf_counter() - t < 2.0:  # noqa: ASYNC110
                 await asyncio.sleep(0.001)
             latencies.append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(KEY_PERIOD)
         updates.stop()
         elapsed = time.perf_counter() - start
         result = (
-            (app.repaints - repaints0) / elapsed,
+            (app.dashboard.repaints - repaints0) / elapsed,
             latencies,
             (time.process_time() - cpu0) / elapsed,
             (feed.stats.frames - frames0) / elapsed,

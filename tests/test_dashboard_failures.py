@@ -49,7 +49,7 @@ def tabs(app: DashboardApp) -> str:
 
 
 def header(app: DashboardApp, market: str) -> str:
-    return text_of(app.views[market].header)
+    return text_of(app.dashboard.views[market].header)
 
 
 async def test_offline_start_shows_the_markets_and_a_countdown_that_counts() -> None:
@@ -71,7 +71,7 @@ async def test_offline_start_shows_the_markets_and_a_countdown_that_counts() -> 
         assert "R tries now" in banner(app)
         attempt = feed.token_retries
         assert f"Attempt {attempt} failed" in banner(app)
-        clock.now = app._retry_at + 0.1  # the wait is over on the app's clock
+        clock.now = app.dashboard.retry_at + 0.1  # the wait is over on the app's clock
         await until(lambda: "asking again now" in banner(app), "the countdown reached zero")
         press(app, "R")  # tries now, and keeps saying where it stands
         await until(

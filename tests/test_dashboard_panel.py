@@ -25,7 +25,7 @@ from widgets.subscription_panel import SubscriptionPanel
 
 
 def panel_text(scene: Scene, market: str) -> str:
-    return str(scene.app.views[market].panel.render())
+    return str(scene.app.dashboard.views[market].panel.render())
 
 
 def text_of(scene: Scene) -> str:
@@ -44,18 +44,18 @@ async def test_counts_repaint_at_most_every_quarter_second_state_changes_at_once
         await pilot.pause()
         clock = scene.app.clock
         assert hasattr(clock, "now")
-        scene.app.repaint_now()
+        scene.app.dashboard.repaint_now()
         before = panel_text(scene, "BTCUSD")
         assert "14 msg" in before  # the scene's 14 executions
 
         for data in execution_frames("BTCUSD", count=5, seed=9):
             scene.ingest(data, MONO)
         clock.now = MONO + SubscriptionPanel.COUNTER_PERIOD / 2
-        scene.app.repaint_now()
+        scene.app.dashboard.repaint_now()
         assert panel_text(scene, "BTCUSD") == before, "a bare count change waits"
 
         clock.now = MONO + SubscriptionPanel.COUNTER_PERIOD * 1.5
-        scene.app.repaint_now()
+        scene.app.dashboard.repaint_now()
         assert "19 msg" in panel_text(scene, "BTCUSD"), "and shows within the period"
 
         # A state change is news: the server's subscription_list confirming the channels
@@ -63,7 +63,7 @@ async def test_counts_repaint_at_most_every_quarter_second_state_changes_at_once
         assert "listed" in text_of(scene) and "✓" not in text_of(scene)
         scene.ingest(subscription_list(["BTCUSD"]), MONO)
         clock.now += 0.01
-        scene.app.repaint_now()
+        scene.app.dashboard.repaint_now()
         assert "✓ listed" in text_of(scene)
 
 
@@ -79,7 +79,7 @@ async def test_tabs_follow_a_market_back_to_live_on_the_next_tick() -> None:
         bids, asks = book_levels("BTCUSD")
         scene.ingest(snapshot_frame("BTCUSD", bids, asks, offset_ms=5000), MONO)
         # The app's clock is frozen: only the repaint tick can change the tabs now.
-        await until(lambda: scene.app.views["BTCUSD"].badge == "LIVE", "the view LIVE")
+        await until(lambda: scene.app.dashboard.views["BTCUSD"].badge == "LIVE", "the view LIVE")
         await pilot.pause()
         assert "LIVE" in tabs_text(scene) and "STALE" not in tabs_text(scene)
 
@@ -89,12 +89,12 @@ async def test_status_bar_counts_the_token_down_then_says_what_expiry_means() ->
     async with scene.app.run_test(size=(160, 40)) as pilot:
         scene.live_market("BTCUSD")
         scene.connected()  # a token with 3312 s left
-        scene.app.repaint_now()
+        scene.app.dashboard.repaint_now()
         await pilot.pause()
         bar = scene.app.dashboard.query_one(StatusBar)
         assert "token 55:12" in str(bar.render())
         scene.feed.stats.token_expires_at = MONO - 1.0
-        scene.app.repaint_now()
+        scene.app.dashboard.repaint_now()
         await pilot.pause()
         assert "token expired, renewed on reconnect" in str(bar.render())
 
@@ -112,7 +112,7 @@ def take_btc_best_bid(scene: Scene) -> None:
 
 
 def ladder_text(scene: Scene, market: str) -> str:
-    ladder = scene.app.views[market].ladder
+    ladder = scene.app.dashboard.views[market].ladder
     return "\n".join(ladder.render_line(y).text for y in range(ladder.size.height))
 
 
@@ -122,11 +122,11 @@ async def test_a_hidden_markets_tab_follows_its_state_on_the_next_tick() -> None
     async with scene.app.run_test(size=(80, 24)) as pilot:
         two_live_markets(scene)
         await until(lambda: "ETHUSD LIVE" in tabs_text(scene), "ETHUSD's tab LIVE")
-        assert not scene.app.views["ETHUSD"].display
+        assert not scene.app.dashboard.views["ETHUSD"].display
         await pilot.pause()  # the feed events of the setup handled (each asks for chrome)
-        ticks = scene.app.repaints
+        ticks = scene.app.dashboard.repaints
         take_btc_best_bid(scene)
-        await until(lambda: scene.app.repaints > ticks, "a tick after the setup's chrome")
+        await until(lambda: scene.app.dashboard.repaints > ticks, "a tick after the setup's chrome")
         scene.feed.store.reset("ETHUSD")
         # The app's clock is frozen: only the repaint tick can change the tabs now.
         await until(lambda: "ETHUSD STALE" in tabs_text(scene), "the hidden tab says STALE")
@@ -137,15 +137,18 @@ async def test_a_frozen_display_keeps_its_ladder_when_a_key_moves_the_highlight(
     async with scene.app.run_test(size=(160, 50)) as pilot:
         two_live_markets(scene)
         await until(
-            lambda: "ETHUSD" in scene.app.views and scene.app.views["ETHUSD"].display,
+            lambda: (
+                "ETHUSD" in scene.app.dashboard.views
+                and scene.app.dashboard.views["ETHUSD"].display
+            ),
             "the grid shows both",
         )
-        scene.app.repaint_now()
+        scene.app.dashboard.repaint_now()
         await pilot.press("p")
         before = ladder_text(scene, "BTCUSD")
         take_btc_best_bid(scene)
         await pilot.press("tab")
-        await until(lambda: scene.app.current == "ETHUSD", "tab moved the highlight")
+        await until(lambda: scene.app.dashboard.current == "ETHUSD", "tab moved the highlight")
         assert ladder_text(scene, "BTCUSD") == before, "frozen, yet repainted"
         await pilot.press("p")
         await until(lambda: ladder_text(scene, "BTCUSD") != before, "resumed: the new book")
@@ -159,7 +162,7 @@ async def test_depth_keys_repaint_a_ladder_with_fewer_levels_than_its_depth() ->
         scene.ingest(snapshot_frame("BTCUSD", bids, asks), MONO - 2.0)
         scene.connected()
         await until(lambda: "LIVE" in tabs_text(scene), "BTCUSD LIVE")
-        ladder = scene.app.views["BTCUSD"].ladder
+        ladder = scene.app.dashboard.views["BTCUSD"].ladder
         await until(lambda: "depth" in ladder_text(scene, "BTCUSD"), "the ladder laid out")
         while ladder.depth > 5:  # the book has 3 levels a side: the rows never change
             await pilot.press("minus")
@@ -178,7 +181,7 @@ async def test_a_ladder_repainted_line_by_line_ends_equal_to_a_full_repaint() ->
         scene.live_market("BTCUSD")
         scene.connected()
         await until(lambda: "LIVE" in tabs_text(scene), "BTCUSD LIVE")
-        ladder = scene.app.views["BTCUSD"].ladder
+        ladder = scene.app.dashboard.views["BTCUSD"].ladder
         await until(lambda: "depth" in ladder_text(scene, "BTCUSD"), "the ladder laid out")
         bids, asks = book_levels("BTCUSD")
         # A change behind the touch (the 6th bid), then one at the touch (the best ask).
@@ -211,16 +214,16 @@ async def test_under_load_the_slow_parts_back_off_before_the_refresh_rate() -> N
     scene = Scene()
     async with scene.app.run_test(size=(120, 40)):
         scene.live_market("BTCUSD")
-        await until(lambda: "BTCUSD" in scene.app.views, "a view")
-        app, view = scene.app, scene.app.views["BTCUSD"]
+        await until(lambda: "BTCUSD" in scene.app.dashboard.views, "a view")
+        app, view = scene.app, scene.app.dashboard.views["BTCUSD"]
         base = 1 / 30
-        app.refresh_period = base
-        app._adapt(base, CPU_BUDGET + 0.1)
-        assert 1.0 < app.pace == view.ladder.pace == view.trades.pace
-        assert app.refresh_period == base  # the touch keeps its rate while the rest slows
+        app.dashboard.refresh_period = base
+        app.dashboard._adapt(base, CPU_BUDGET + 0.1)
+        assert 1.0 < app.dashboard.pace == view.ladder.pace == view.trades.pace
+        assert app.dashboard.refresh_period == base  # the touch keeps its rate while the rest slows
         for _ in range(20):
-            app._adapt(base, CPU_BUDGET + 0.1)
-        assert app.pace == MAX_PACE and app.refresh_period == 1 / MIN_REFRESH_HZ
+            app.dashboard._adapt(base, CPU_BUDGET + 0.1)
+        assert app.dashboard.pace == MAX_PACE and app.dashboard.refresh_period == 1 / MIN_REFRESH_HZ
         for _ in range(40):
-            app._adapt(base, CPU_BUDGET / 4)
-        assert app.pace == 1.0 and app.refresh_period == base
+            app.dashboard._adapt(base, CPU_BUDGET / 4)
+        assert app.dashboard.pace == 1.0 and app.dashboard.refresh_period == base

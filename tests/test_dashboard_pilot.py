@@ -8,6 +8,7 @@ failure shown on its own market, a fresh snapshot, a clean quit. Waits are on co
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,7 +37,7 @@ def lines(widget: DepthLadder) -> list[str]:
 
 def screen_text(app: DashboardApp, market: str) -> str:
     """Header, ladder and panel of a market view as plain text."""
-    view = app.views[market]
+    view = app.dashboard.views[market]
     header = str(view.header.render())
     panel = str(view.panel.render())
     return "\n".join([header, *lines(view.ladder), panel])
@@ -44,7 +45,7 @@ def screen_text(app: DashboardApp, market: str) -> str:
 
 def ladder_shows_touch(app: DashboardApp, market: str) -> bool:
     """The market's ladder paints its current best bid and ask."""
-    view = app.views.get(market)
+    view = app.dashboard.views.get(market)
     book = app.feed.store.get(market)
     if view is None or book is None or book.state is not BookState.LIVE:
         return False
@@ -90,10 +91,10 @@ async def test_subscribe_through_the_dialog_fills_the_ladder() -> None:
         await until(lambda: field.value.upper() == "ETHUSD", "the market typed")
         press(app, "enter")
         await until(lambda: app.screen is app.dashboard, "the dialog closes")
-        await until(lambda: "ETHUSD" in app.views, "a view for ETHUSD appears")
+        await until(lambda: "ETHUSD" in app.dashboard.views, "a view for ETHUSD appears")
         await until(lambda: not empty.display, "the empty state goes")
         await until(lambda: ladder_shows_touch(app, "ETHUSD"), "the ETHUSD ladder fills")
-        assert app.current == "ETHUSD"
+        assert app.dashboard.current == "ETHUSD"
         await until(lambda: "✓ listed" in screen_text(app, "ETHUSD"), "subscription_list confirms")
 
 
@@ -112,12 +113,12 @@ async def test_the_dialog_refuses_an_invalid_form_and_escape_cancels() -> None:
 async def test_unsubscribe_removes_the_market_once_the_server_confirms() -> None:
     async with dashboard("BTCUSD", "ETHUSD") as (app, _pilot, feed):
         await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
-        assert app.current == "BTCUSD"
+        assert app.dashboard.current == "BTCUSD"
         press(app, "u")
-        await until(lambda: "BTCUSD" not in app.views, "the BTCUSD view goes")
+        await until(lambda: "BTCUSD" not in app.dashboard.views, "the BTCUSD view goes")
         tabs = app.dashboard.query_one(MarketTabs)
         await until(lambda: "BTCUSD" not in str(tabs.render()), "the tabs forget BTCUSD")
-        assert app.current == "ETHUSD"
+        assert app.dashboard.current == "ETHUSD"
         await until(lambda: ladder_shows_touch(app, "ETHUSD"), "ETHUSD still live")
         assert "BTCUSD" not in feed.markets()
 
@@ -130,14 +131,14 @@ async def test_an_unknown_market_fails_alone() -> None:
         press(app, *"NOPEUSD")
         await until(lambda: field.value == "NOPEUSD", "the market typed")
         press(app, "enter")
-        await until(lambda: "NOPEUSD" in app.views, "a view for NOPEUSD appears")
-        nope = app.views["NOPEUSD"]
+        await until(lambda: "NOPEUSD" in app.dashboard.views, "a view for NOPEUSD appears")
+        nope = app.dashboard.views["NOPEUSD"]
         await until(lambda: nope.badge == "FAILED", "NOPEUSD shows FAILED")
         await until(
             lambda: UNKNOWN_CHANNEL_PARAMS_CONFIGURATION in screen_text(app, "NOPEUSD"),
             "the server's code on the NOPEUSD view",
         )
-        btc = app.views["BTCUSD"]
+        btc = app.dashboard.views["BTCUSD"]
         assert btc.badge == "LIVE"
         assert btc.error == ""
         assert UNKNOWN_CHANNEL_PARAMS_CONFIGURATION not in screen_text(app, "BTCUSD")
@@ -157,35 +158,78 @@ async def test_resync_takes_a_fresh_snapshot() -> None:
 
 async def test_keys_move_between_markets_and_change_depth() -> None:
     async with dashboard("BTCUSD", "ETHUSD", "LTCUSD") as (app, _pilot, _feed):
-        await until(lambda: "LTCUSD" in app.views, "three views")
+        await until(lambda: "LTCUSD" in app.dashboard.views, "three views")
         press(app, "3")
-        await until(lambda: app.current == "LTCUSD", "3 selects the third market")
+        await until(lambda: app.dashboard.current == "LTCUSD", "3 selects the third market")
         press(app, "tab")
-        await until(lambda: app.current == "BTCUSD", "tab wraps to the first")
+        await until(lambda: app.dashboard.current == "BTCUSD", "tab wraps to the first")
         press(app, "shift+tab")
-        await until(lambda: app.current == "LTCUSD", "shift+tab goes back")
-        view: MarketView = app.views["LTCUSD"]
+        await until(lambda: app.dashboard.current == "LTCUSD", "shift+tab goes back")
+        view: MarketView = app.dashboard.views["LTCUSD"]
         depth = view.ladder.depth
         press(app, "minus")
         await until(lambda: view.ladder.depth == depth - 1, "minus takes a level off")
         press(app, "l")
-        await until(lambda: app.layout_mode == "single", "l toggles the layout")
-        assert [m for m, v in app.views.items() if v.display] == ["LTCUSD"]
+        await until(lambda: app.dashboard.layout_mode == "single", "l toggles the layout")
+        assert [m for m, v in app.dashboard.views.items() if v.display] == ["LTCUSD"]
 
 
 async def test_freeze_keeps_data_flowing_into_the_store() -> None:
     async with dashboard("BTCUSD") as (app, _pilot, feed):
         await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
         press(app, "p")
-        await until(lambda: app.frozen, "p freezes the display")
+        await until(lambda: app.dashboard.frozen, "p freezes the display")
         book = feed.store.get("BTCUSD")
         assert book is not None
         applied = book.updates_applied
-        repaints = app.repaints
+        repaints = app.dashboard.repaints
         await until(lambda: book.updates_applied > applied + 20, "updates keep arriving")
-        assert app.repaints == repaints
+        assert app.dashboard.repaints == repaints
         press(app, "p")
-        await until(lambda: app.repaints > repaints, "repainting resumes")
+        await until(lambda: app.dashboard.repaints > repaints, "repainting resumes")
+
+
+async def test_the_screens_view_state_drives_what_is_shown() -> None:
+    """The view state is the screen's reactives: setting one (as a key, the palette or a
+    later feature would) changes the screen by itself, with no other call."""
+    async with dashboard("BTCUSD", "ETHUSD") as (app, _pilot, _feed):
+        screen = app.dashboard
+        await until(lambda: ladder_shows_touch(app, "BTCUSD"), "BTCUSD live")
+        assert screen.layout_mode == "grid"  # two markets on a terminal large enough
+        screen.layout_choice = "single"
+        assert [m for m, v in screen.views.items() if v.display] == ["BTCUSD"]
+        screen.current = "ETHUSD"
+        await until(lambda: ladder_shows_touch(app, "ETHUSD"), "ETHUSD shown when current")
+        assert [m for m, v in screen.views.items() if v.display] == ["ETHUSD"]
+        screen.layout_choice = "grid"
+        assert screen.layout_mode == "grid"
+        await until(lambda: ladder_shows_touch(app, "BTCUSD"), "the grid shows BTCUSD too")
+        screen.layout_choice = "single"  # a ladder wide enough for its title's depth
+        view = screen.views["ETHUSD"]
+        view.depth = 2
+        assert "depth 2" in lines(view.ladder)[0], "the ladder repaints at the new depth"
+        view.grouping = 1000  # a thousand ticks of 0.01 or finer: whole prices only
+        prices = [
+            words[0]
+            for words in (line.split() for line in lines(view.ladder)[1:])
+            if words and re.fullmatch(r"\d+(\.\d+)?", words[0])
+        ]
+        assert prices, "the grouped ladder shows levels"
+        assert all(float(p).is_integer() for p in prices), f"regrouped at once: {prices}"
+        view.depth = 0
+        assert view.depth == 1, "the depth never goes below one level"
+
+
+async def test_the_feed_stops_however_the_app_ends() -> None:
+    async with running_sim() as sim:
+        feed = make_feed(sim)
+        feed.subscribe("BTCUSD")
+        app = DashboardApp(feed=feed, config=Config())
+        async with app.run_test(size=SIZE):
+            await until(lambda: feed.state is ConnectionState.CONNECTED, "connected")
+            app.exit()  # not through q: as a signal or ctrl+q ends it
+            await until(lambda: not app.is_running, "the app exits")
+        assert feed.state is ConnectionState.STOPPED
 
 
 async def test_quit_closes_the_connection_cleanly() -> None:

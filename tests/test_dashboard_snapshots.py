@@ -38,7 +38,7 @@ def settle(
         await pilot.pause()
         build(scene)
         await pilot.pause()
-        scene.app.repaint_now()
+        scene.app.dashboard.repaint_now()
         await pilot.pause()
 
     return run_before

@@ -3,16 +3,21 @@
 The view reads the feed's store, tape and subscriptions when the screen tells it to
 (:meth:`MarketView.refresh_data` on a dirty tick, :meth:`MarketView.refresh_clock` once a
 second for ages); it never subscribes to data itself. State is shown with classes:
-``-stale``, ``-syncing``, ``-failed``, ``-crossed``, ``-current``.
+``-stale``, ``-syncing``, ``-failed``, ``-crossed``, ``-current``. Its own view state, the
+ladder's depth and grouping, are reactives: setting one repaints the ladder at once.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Click
 from textual.message import Message
+from textual.reactive import var
 
 from app.books import Book, BookState
 from app.events import ConnectionState, Subscription, SubState
@@ -65,6 +70,11 @@ class MarketView(Vertical):
 
     can_focus = False
 
+    depth: var[int] = var(15, init=False)
+    """Levels shown per side of the ladder (``+``/``-``), 1 to 200."""
+    grouping: var[int] = var(0, init=False)
+    """Price grouping of the ladder as a multiple of the tick (``g``; 0: none)."""
+
     class Selected(Message):
         """The user clicked this market."""
 
@@ -79,8 +89,10 @@ class MarketView(Vertical):
         *,
         depth: int = 15,
         large_multiple: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(classes="-syncing")
+        self.clock = clock
         self.market = market
         self.feed = feed
         self.border_title = market
@@ -91,6 +103,7 @@ class MarketView(Vertical):
         self.compact = False
         """Grid layout: leave out rows that are the same for every market."""
         self.ladder = DepthLadder(depth=depth)
+        self.set_reactive(MarketView.depth, depth)
         self.trades = TradeTape(large_multiple=large_multiple)
         self.header = TextLines(classes="market-header")
         self._header_key: tuple[object, ...] = ()
@@ -111,21 +124,33 @@ class MarketView(Vertical):
     # ------------------------------------------------------------------ commands
 
     def change_depth(self, delta: int) -> None:
-        """Show ``delta`` more (or fewer) levels per side, at least one."""
-        self.ladder.depth = max(1, min(200, self.ladder.depth + delta))
-        self.ladder.reset_flashes()
+        """Show ``delta`` more (or fewer) levels per side."""
+        self.depth += delta
 
     def cycle_grouping(self) -> int:
         """Next grouping step (tick multiples, then off); returns the new multiple."""
-        ladder = self.ladder
-        index = (
-            GROUP_MULTIPLES.index(ladder.group_multiple)
-            if ladder.group_multiple in (GROUP_MULTIPLES)
-            else 0
-        )
-        ladder.group_multiple = GROUP_MULTIPLES[(index + 1) % len(GROUP_MULTIPLES)]
-        ladder.reset_flashes()
-        return ladder.group_multiple
+        index = GROUP_MULTIPLES.index(self.grouping) if self.grouping in GROUP_MULTIPLES else 0
+        self.grouping = GROUP_MULTIPLES[(index + 1) % len(GROUP_MULTIPLES)]
+        return self.grouping
+
+    def validate_depth(self, depth: int) -> int:
+        """At least one level per side, at most 200."""
+        return max(1, min(200, depth))
+
+    def watch_depth(self, depth: int) -> None:
+        """Show the new depth at once (a key's effect), nothing flashing for it."""
+        self.ladder.depth = depth
+        self._ladder_changed()
+
+    def watch_grouping(self, multiple: int) -> None:
+        """Regroup the ladder at once (a key's effect), nothing flashing for it."""
+        self.ladder.group_multiple = multiple
+        self._ladder_changed()
+
+    def _ladder_changed(self) -> None:
+        self.ladder.reset_flashes()
+        if self.is_mounted:
+            self.refresh_data(self.clock())
 
     def note_error(self, message: str) -> None:
         """Show an error that belongs to this market (kept until the next one)."""
