@@ -18,7 +18,7 @@ from app.auth import Credentials
 from app.config import Config, ConfigError, credentials_from, endpoints_for
 from app.events import ConnectionState
 from app.feed import DEFAULT_CHANNELS, FeedClient
-from app.recording import Recorder, read_recording
+from app.recording import Frame, Recorder, read_recording
 from app.tape import TapeStore
 
 if TYPE_CHECKING:
@@ -154,9 +154,12 @@ class Session:
         speed = self.replay_speed
         first_t: int | None = None
         started = time.monotonic()
-        for t, data in read_recording(path):
+        for record in read_recording(path):
             if self._stop.is_set():
                 break
+            if not isinstance(record, Frame):
+                continue
+            t, data = record.t, record.data
             if speed > 0:
                 if first_t is None:
                     first_t = t

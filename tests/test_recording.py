@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from app.books import BookState
-from app.recording import Recorder, RecordingError, read_recording
+from app.recording import (
+    Connection,
+    Frame,
+    Record,
+    Recorder,
+    RecordingError,
+    RecordingReader,
+    Sent,
+    read_recording,
+    segment_path,
+)
+from app.redact import REDACTOR
 from app.session import Session, SessionOptions
 from app.stream import run_stream
 from tests.feedkit import assert_books_match, live, make_feed, running, running_sim, until
@@ -32,7 +46,8 @@ async def test_a_recording_replays_to_the_same_books_and_holds_no_secret(tmp_pat
         recorder.close()
     live_book = feed.store.get("BTCUSD")
     assert live_book is not None
-    text = path.read_bytes()
+    text = plain(path)
+    assert b'"sordash_recording":2' in text, "the file's text, decompressed"
     assert secret.encode() not in text and token_value.encode() not in text
     assert recorder.frames > 0 and recorder.error is None
 
@@ -80,3 +95,115 @@ def test_a_bad_recording_names_file_and_line(tmp_path: Path) -> None:
     other.write_text('{"hello": 1}\n')
     with pytest.raises(RecordingError, match="not a sordash recording"):
         list(read_recording(other))
+
+
+def plain(path: Path) -> bytes:
+    """A recording's text, decompressed."""
+    return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes()))
+
+
+def _records(path: Path) -> list[Record]:
+    return list(read_recording(path))
+
+
+def test_every_kind_of_record_comes_back_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "s.rec.zst"
+    ticks = iter(range(1, 100))
+    recorder = Recorder(path, source="unit", markets=["BTCUSD"], clock_ns=lambda: next(ticks))
+    recorder.connection("connecting")
+    recorder.connection("connected")
+    recorder.sent('{"type":"subscribe"}')
+    recorder(b'{"channel":"heartbeat"}')
+    recorder(b"\xff\xfe not text")
+    recorder.connection("closed", "connection closed by the server (code 1006)")
+    recorder.close()
+    assert path.read_bytes()[:4] == b"\x28\xb5\x2f\xfd", "the file is zstd-compressed"
+    reader = RecordingReader(path)
+    records = list(reader)
+    assert records == [
+        Connection(records[0].t, "connecting"),
+        Connection(records[1].t, "connected"),
+        Sent(records[2].t, '{"type":"subscribe"}'),
+        Frame(records[3].t, b'{"channel":"heartbeat"}'),
+        Frame(records[4].t, b"\xff\xfe not text"),
+        Connection(records[5].t, "closed", "connection closed by the server (code 1006)"),
+    ]
+    assert [r.t for r in records] == sorted(r.t for r in records)
+    assert reader.header is not None and reader.header.markets == ("BTCUSD",)
+    assert reader.header.version == 2 and reader.cut_short == ""
+
+
+def test_a_killed_recorder_leaves_a_file_that_replays_to_its_last_whole_record(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "killed.rec.zst"
+    recorder = Recorder(path, flush_seconds=0.001)
+    for n in range(250):
+        recorder(b'{"n": %d}' % n)
+    wait_until(lambda: recorder.flushes > 0)
+    for n in range(250, 500):
+        recorder(b'{"n": %d}' % n)
+    recorder.close()
+    whole = path.read_bytes()
+    for cut in (whole[:-3], whole[: len(whole) * 3 // 4]):  # killed before the end
+        path.write_bytes(cut)
+        reader = RecordingReader(path)
+        frames = list(reader)
+        assert 250 <= len(frames) < 500
+        assert frames == [Frame(f.t, b'{"n": %d}' % i) for i, f in enumerate(frames)]
+        assert "killed.rec.zst" in reader.cut_short and "last whole record" in reader.cut_short
+
+
+def test_a_format_1_recording_still_replays(tmp_path: Path) -> None:
+    path = tmp_path / "old.rec"
+    path.write_text(
+        '{"sordash_recording": 1, "source": "x", "started": "2024-01-15T10:30:00Z"}\n'
+        '{"t": 5, "frame": "{\\"a\\": 1}"}\n'
+        '{"t": 6, "b64": "/w=="}\n'
+        '{"t": 7, "frame": "{\\"cut'  # killed mid-line
+    )
+    reader = RecordingReader(path)
+    assert list(reader) == [Frame(5, b'{"a": 1}'), Frame(6, b"\xff")]
+    assert "old.rec:4" in reader.cut_short
+
+
+def test_recordings_rotate_and_replay_through_their_segments(tmp_path: Path) -> None:
+    path = tmp_path / "long.rec.zst"
+    (tmp_path / "long.9.rec.zst").write_bytes(b"someone else's")
+    recorder = Recorder(path, rotate_bytes=1, flush_seconds=0.001)  # a segment per flush
+    frames = [b'{"n": %d}' % n for n in range(5)]
+    for frame in frames:
+        recorder(frame)
+        wait_for_flush(recorder)
+    recorder.close()
+    assert recorder.segments >= 3 and recorder.error is None
+    assert segment_path(path, 1).name == "long.1.rec.zst" and segment_path(path, 1).exists()
+    assert [r.data for r in _records(path) if isinstance(r, Frame)] == frames
+
+
+def wait_for_flush(recorder: Recorder) -> None:
+    """Until the recorder thread has flushed what was queued (a segment per flush here)."""
+    before = recorder.segments
+    wait_until(lambda: recorder.segments > before)
+
+
+def wait_until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Until ``condition`` holds (the recorder's thread makes it so); fails after ``limit``."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "the recorder thread did not get there"
+        time.sleep(0.005)
+
+
+def test_no_secret_reaches_a_recording_even_when_the_server_quotes_it(tmp_path: Path) -> None:
+    secret = "s3cr3t-client-secret-value"
+    REDACTOR.add_secret(secret)
+    path = tmp_path / "quoted.rec.zst"
+    recorder = Recorder(path, source=f"demo {secret}")
+    recorder(f'{{"error": "bad token {secret}"}}'.encode())
+    recorder.sent(f'{{"echo": "{secret}"}}')
+    recorder.connection("closed", f"refused {secret}")
+    recorder.close()
+    text = plain(path)
+    assert b"refused" in text and secret.encode() not in text
+    assert len(_records(path)) == 3
