@@ -5,8 +5,9 @@ is the header ``{"sordash_recording": 2, "source": ..., "started": ..., "markets
 "session": ..., "segment": 0}``; then one record per line, each with ``t`` (ns since the
 epoch, as received or sent):
 
-- ``{"t": .., "f": "<frame text>"}`` (or ``"b64"`` for bytes that are not UTF-8): a frame
-  the server sent;
+- ``{"t":..,"r":<the frame as received>}``: a frame the server sent, embedded as it came
+  and read back by position (see :func:`_frame_line`); one with a newline or non-ASCII
+  bytes is ``{"t": .., "f": "<frame text>"}`` or ``{"t": .., "b64": ...}`` instead;
 - ``{"t": .., "c": "connecting" | "connected" | "closed", "why": "..."}``: a connection
   boundary, so a replay knows which frames belong to which connection (the UPDATEs a new
   connection sends before its SNAPSHOT must not land on the old book);
@@ -35,10 +36,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import queue
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,77 @@ class Header:
     markets: tuple[str, ...]
 
 
+def _drain(
+    queued: deque[tuple[int, bytes | None, _Line | None]],
+) -> list[tuple[int, bytes | None, _Line | None]]:
+    """Everything queued so far (``popleft`` is atomic against the loop's ``append``)."""
+    items = []
+    take = queued.popleft
+    with contextlib.suppress(IndexError):
+        while True:
+            items.append(take())
+    return items
+
+
+def _encode(items: list[tuple[int, bytes | None, _Line | None]]) -> bytes:
+    """Recording lines for queued records, redacted (on the recorder's thread)."""
+    frames = [data for _, data, _ in items if data is not None]
+    # One search of the whole batch finds whether any frame holds a secret (almost never):
+    # only then is each frame redacted on its own. A substring of one frame is a substring
+    # of the batch, so a batch without a secret has no frame with one.
+    per_frame = _holds_secret(frames)
+    lines: list[bytes] = []
+    add = lines.append
+    encode = _encoder.encode
+    for t, data, record in items:
+        if data is not None:
+            if per_frame:
+                data = redact_bytes(data)  # a server that quoted our token: not on disk
+            if b"\n" not in data and data.isascii():
+                add(b'{"t":%d,"r":%b}' % (t, data))  # as received: see _frame_line
+                continue
+            try:
+                line = _Line(t=t, f=data.decode())
+            except UnicodeDecodeError:
+                line = _Line(t=t, b64=base64.b64encode(data).decode())
+        else:
+            assert record is not None
+            line = record
+            line.t = t
+            if line.why is not None:
+                line.why = redact(line.why)
+            if line.s is not None:
+                line.s = redact(line.s)
+        add(encode(line))
+    add(b"")
+    return b"\n".join(lines)
+
+
+def _holds_secret(frames: list[bytes]) -> bool:
+    joined = b"".join(frames)
+    return redact_bytes(joined) is not joined
+
+
+_RAW_HEAD: Final = b'{"t":'
+_RAW_KEY: Final = b',"r":'
+
+
+def _frame_line(line: bytes) -> Frame | None:
+    """A frame line, ``{"t":<ns>,"r":<the frame's bytes as received>}``.
+
+    The frame is written as it came (no escaping: most of a recording's size and of its
+    CPU was escaping the quotes of JSON inside a JSON string) and read back by position,
+    never parsed here, so even a malformed frame comes back byte for byte and the replay
+    counts it as the live client did. Frames with a newline or non-ASCII bytes are written
+    as a JSON string (``f``) or base64 (``b64``) instead.
+    """
+    end = line.find(_RAW_KEY, len(_RAW_HEAD))
+    digits = line[len(_RAW_HEAD) : end]
+    if end < 0 or not digits.isdigit() or not line.endswith(b"}"):
+        return None
+    return Frame(int(digits), line[end + len(_RAW_KEY) : -1])
+
+
 def segment_path(path: Path, index: int) -> Path:
     """The ``index``-th segment of a recording (0 is ``path`` itself): ``a.rec.zst`` ->
     ``a.1.rec.zst``."""
@@ -179,7 +251,12 @@ class Recorder:
         self.error: str | None = None
         """Why recording stopped, if it did."""
         self._session = secrets.token_hex(8)
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._items: deque[tuple[int, bytes | None, _Line | None]] = deque()
+        """Records waiting for the thread: (time, frame, or another record). Appending is
+        all a record costs the event loop; the thread takes the list a few times a second
+        (waking it per record cost more than recording: a thread switch per frame)."""
+        self._wake = threading.Event()
+        self._closing = False
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
         """The loop errors are reported on: the one the records come from."""
@@ -191,30 +268,24 @@ class Recorder:
     # ------------------------------------------------------------------ the feed's side
 
     def __call__(self, data: bytes) -> None:
-        """Record one frame as received."""
+        """Record one frame as received (queued: the thread redacts, encodes, writes)."""
         if self._stopped:
             return
         if self._loop is None:
             self._note_loop()
-        data = redact_bytes(data)
-        try:
-            line = _Line(t=self._clock_ns(), f=data.decode())
-        except UnicodeDecodeError:
-            line = _Line(t=self._clock_ns(), b64=base64.b64encode(data).decode())
         self.frames += 1
-        self._queue.put(_encoder.encode(line) + b"\n")
+        self._items.append((self._clock_ns(), data, None))
 
     def connection(self, boundary: ConnectionBoundary, why: str = "") -> None:
         """Record a connection boundary."""
         if not self._stopped:
             self._note_loop()
-            line = _Line(t=self._clock_ns(), c=boundary, why=redact(why) or None)
-            self._queue.put(_encoder.encode(line) + b"\n")
+            self._items.append((self._clock_ns(), None, _Line(c=boundary, why=why or None)))
 
     def sent(self, text: str) -> None:
         """Record a request as the client sent it."""
         if not self._stopped:
-            self._queue.put(_encoder.encode(_Line(t=self._clock_ns(), s=redact(text))) + b"\n")
+            self._items.append((self._clock_ns(), None, _Line(s=text)))
 
     def _note_loop(self) -> None:
         with contextlib.suppress(RuntimeError):  # not on a loop: errors are reported directly
@@ -231,7 +302,8 @@ class Recorder:
         """Write what is queued, end the stream and close the file (waits for the thread)."""
         if not self._stopped:
             self._stopped = True
-            self._queue.put(None)
+        self._closing = True
+        self._wake.set()
         self._thread.join()
 
     # ------------------------------------------------------------------ the thread's side
@@ -261,26 +333,24 @@ class Recorder:
         return file, writer
 
     def _run(self) -> None:
-        get = self._queue.get
         flushed_at = time.monotonic()
-        pending = 0
+        pending = False
         while True:
+            self._wake.wait(min(self.flush_seconds, 0.1))
+            closing = self._closing
+            items = _drain(self._items)
             try:
-                item = get(timeout=self.flush_seconds)
-            except queue.Empty:
-                item = b""
-            if item is None:
-                self._finish()
-                return
-            try:
-                if item:
-                    self._writer.write(item)
-                    pending += 1
+                if items:
+                    self._writer.write(_encode(items))
+                    pending = True
                 now = time.monotonic()
+                if closing:
+                    self._finish()
+                    return
                 if pending and now - flushed_at >= self.flush_seconds:
                     self._writer.flush(zstandard.FLUSH_BLOCK)
                     self._file.flush()
-                    pending, flushed_at = 0, now
+                    pending, flushed_at = False, now
                     self.flushes += 1
                     self._maybe_rotate(now)
             except OSError as exc:
@@ -307,10 +377,7 @@ class Recorder:
         self._file.close()
 
     def _finish(self) -> None:
-        try:
-            self._end_segment()
-        except OSError as exc:
-            self._fail(exc)
+        self._end_segment()
 
     def _fail(self, exc: OSError) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -390,6 +457,12 @@ class RecordingReader:
 
     def _records(self, path: Path, lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
         for number, raw in lines:
+            if raw.startswith(_RAW_HEAD):
+                frame = _frame_line(raw)
+                if frame is None:
+                    raise RecordingError(f"{path}:{number}: a frame line without its time")
+                yield frame
+                continue
             try:
                 line = _decoder.decode(raw)
             except msgspec.DecodeError as exc:
