@@ -60,7 +60,7 @@ class Subscription:
     gave up on the channel (``given_up``)."""
     given_up: bool = False
     """FAILED by the client, not the server: the book kept needing resyncs (see
-    :data:`app.feed.RESYNC_ATTEMPTS`); ``error`` says why."""
+    :data:`app.subscriptions.RESYNC_ATTEMPTS`); ``error`` says why."""
     messages: int = 0
     """Data frames received on this channel since it was subscribed."""
     last_message_at: float | None = None

@@ -2,10 +2,16 @@
 
 One connection with the bearer token (aiohttp ``heartbeat=`` pings, ``decode_text=False`` so
 frames reach the msgspec decoder as bytes), one reader loop that applies every frame to the
-:class:`~app.books.BookStore` and :class:`~app.tape.TapeStore` as it arrives, and a
-supervisor that reconnects with capped, jittered exponential backoff. Subscribing and
-unsubscribing only send; they work at any time, connected or not, against an *intended set*
-that is resubscribed after every reconnect and then checked against ``subscription_list``.
+:class:`~app.books.BookStore` and :class:`~app.tape.TapeStore` as it arrives, one writer that
+sends the requests in order and paces subscribes, and a supervisor that reconnects with
+capped, jittered exponential backoff. Subscribing and unsubscribing only send; they work at
+any time, connected or not, against an *intended set* that is resubscribed after every
+reconnect and then checked against ``subscription_list``.
+
+What the intended set is and how it is kept true is decided by the sans-I/O
+:class:`~app.subscriptions.SubscriptionCore`; this module is its I/O: it tells the core what
+happened (commands, the connection, answers, the time), does what the core answers (send,
+emit, reset or drop a book or tape) and keeps the one timer for the core's next deadline.
 
 Consumers read ``store``, ``tape``, ``stats``, ``subscriptions`` and ``state`` directly and
 get low-rate events (:mod:`app.events`) through :meth:`FeedClient.add_listener`.
@@ -21,7 +27,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, assert_never
 
 import aiohttp
 
@@ -45,15 +51,12 @@ from app.events import (
 )
 from app.protocol import (
     EXECUTION_DATA,
-    HEARTBEAT,
     INTERNAL_SERVER_ERROR,
     MARKET_CHANNELS,
     MARKET_DATA,
     SCOPE,
-    UNKNOWN_CHANNEL_PARAMS_CONFIGURATION,
     BookMessage,
     ChannelKey,
-    ChannelResult,
     ErrorMessage,
     Execution,
     Heartbeat,
@@ -71,6 +74,16 @@ from app.protocol import (
     parse_time,
 )
 from app.redact import redact
+from app.subscriptions import HEARTBEAT_KEY as HEARTBEAT_KEY  # re-exported for the views
+from app.subscriptions import (
+    Effect,
+    LogLine,
+    RemoveBook,
+    RemoveTape,
+    ResetBook,
+    Send,
+    SubscriptionCore,
+)
 from app.tape import TapeStore
 
 log = logging.getLogger(__name__)
@@ -82,15 +95,6 @@ closed with 1009 and made again, so one frame can never take the process's memor
 SUBSCRIBE_INTERVAL: Final = 1.0
 """Seconds between two subscribe requests, whatever happens: the API allows about one
 subscription per second per IP. Requests that come due together go out as one."""
-RESYNC_ATTEMPTS: Final = 5
-"""Resyncs of one book in a row (each backing off) before it is shown FAILED."""
-RESYNC_BACKOFF: Final = (1.0, 30.0)
-"""First and longest wait before a repeated resync of one book (doubling, jittered)."""
-RESYNC_FORGIVEN_AFTER: Final = 60.0
-"""A book that needed no resync for this long starts counting its attempts afresh."""
-DRIFT_REPAIRS: Final = 3
-"""Repairs of one channel that ``subscription_list`` keeps leaving out while its data flows:
-after these the list is reported as wrong and the channel is left alone."""
 BAD_FRAMES_REPORTED: Final = 5
 """Unreadable frames reported (event and log line) one by one per minute; past this, one
 summary a minute with the count."""
@@ -99,7 +103,6 @@ _WS = aiohttp.ClientWebSocketResponse[Literal[False]]
 """A client socket that hands text frames over as bytes (``decode_text=False``)."""
 
 DEFAULT_CHANNELS: Final = MARKET_CHANNELS
-HEARTBEAT_KEY: Final[ChannelKey] = (HEARTBEAT, None)
 
 
 class _Drop(Exception):
@@ -143,7 +146,13 @@ class FeedClient:
         self.stats = FeedStats()
         self.state = ConnectionState.IDLE
         self.state_detail = ""
-        self.subscriptions: dict[ChannelKey, Subscription] = {}
+        self._core = SubscriptionCore(
+            heartbeat=heartbeat_channel,
+            adopt_channels=adopt_channels,
+            drift_check_delay=drift_check_delay,
+        )
+        """The subscription state machine: this client tells it what happens and does what
+        it answers (:meth:`_apply`); nothing else changes the intended set."""
         self.known_markets: list[str] = list(known_markets)
         self.heartbeat_channel = heartbeat_channel
         self.ping_interval = ping_interval
@@ -154,38 +163,28 @@ class FeedClient:
         """Seconds a connection must last to reset the backoff: a server that drops a working
         connection now and then gets a quick reconnect every time, one that drops at once
         gets an ever longer wait (up to ``backoff_max``)."""
-        self.drift_check_delay = drift_check_delay
         self.recorder = recorder
-        self.adopt_channels = adopt_channels
-        """Replay: take channels the server confirms as ours even if we did not ask."""
         self._clock = clock
         self._listeners: list[Callable[[FeedEvent], None]] = []
         self.activity = asyncio.Event()
         """Set on every frame and event: something a screen shows may have changed. A screen
         waits on it (and clears it) instead of waking up on a clock when nothing happens."""
-        self._market_order: list[str] = []
         self._provider: TokenProvider | None = None
         self._attempt: asyncio.Future[None] | None = None
         self._ws: _WS | None = None
         self._stopping = False
         self._wake = asyncio.Event()
         self.subscribe_interval = SUBSCRIBE_INTERVAL
-        self.resync_backoff = RESYNC_BACKOFF
-        """First and longest wait before a repeated resync of one book."""
         self._next_subscribe_at = 0.0
         """Loop time before which no subscribe request may go out (across connections:
         the limit is the IP's, not the socket's)."""
         self._outbox: _Outbox | None = None
-        self._pending_subscribes: deque[list[ChannelKey]] = deque()
-        self._pending_unsubscribes: deque[list[ChannelKey]] = deque()
-        self._resyncing: set[ChannelKey] = set()
-        self._resync_timers: dict[str, asyncio.TimerHandle] = {}
-        self._resync_attempts: dict[str, tuple[int, float]] = {}
-        """Market -> (resyncs in a row, loop time of the last one)."""
-        self._drift_repairs: dict[ChannelKey, int] = {}
-        self._extras_asked: set[ChannelKey] = set()
-        """Channels we asked the server to drop on this connection (asked once only)."""
-        self._drift_task: asyncio.Task[None] | None = None
+        self._effects: deque[Effect] = deque()
+        """The core's effects not yet done: done in the order the core made them, also when
+        a listener reacts to one by calling the feed (its effects queue up behind)."""
+        self._applying = False
+        self._timer: asyncio.TimerHandle | None = None
+        """The one timer: at the core's next deadline (loop time)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bad_frames = _Throttle(BAD_FRAMES_REPORTED, 60.0)
         self._drop_reason = ""
@@ -195,23 +194,45 @@ class FeedClient:
         """Consecutive failed connection attempts (reset after a healthy period)."""
         self.token_retries = 0
         """Failed token requests since the last token (the endpoint down, garbled, 429)."""
-        self._handlers: dict[type, Callable[[object], None]] = {
-            BookMessage: self._on_book,  # type: ignore[dict-item]
-            Execution: self._on_execution,  # type: ignore[dict-item]
-            Heartbeat: self._on_heartbeat,  # type: ignore[dict-item]
-            SubscribeResult: self._on_subscribe_result,  # type: ignore[dict-item]
-            UnsubscribeResult: self._on_unsubscribe_result,  # type: ignore[dict-item]
-            SubscriptionList: self._on_subscription_list,  # type: ignore[dict-item]
-            ErrorMessage: self._on_error,  # type: ignore[dict-item]
-            Unrecognized: self._on_unrecognized,  # type: ignore[dict-item]
-        }
         self.internal_errors = 0
         """Frames whose handling raised (a bug of ours): counted, logged, never fatal."""
-        if heartbeat_channel:
-            self.subscriptions[HEARTBEAT_KEY] = Subscription(HEARTBEAT_KEY)
 
     def __repr__(self) -> str:
         return f"FeedClient({self.label!r}, state={self.state.value})"
+
+    # ------------------------------------------------------------------ the core's settings
+
+    @property
+    def subscriptions(self) -> dict[ChannelKey, Subscription]:
+        """The intended set: channel -> its subscription (the core's own dict, live)."""
+        return self._core.subscriptions
+
+    @property
+    def resync_backoff(self) -> tuple[float, float]:
+        """First and longest wait before a repeated resync of one book."""
+        return self._core.resync_backoff
+
+    @resync_backoff.setter
+    def resync_backoff(self, value: tuple[float, float]) -> None:
+        self._core.resync_backoff = value
+
+    @property
+    def drift_check_delay(self) -> float:
+        """Seconds after the last subscribe answer before ``subscription_list`` is asked."""
+        return self._core.drift_check_delay
+
+    @drift_check_delay.setter
+    def drift_check_delay(self, value: float) -> None:
+        self._core.drift_check_delay = value
+
+    @property
+    def adopt_channels(self) -> bool:
+        """Replay: take channels the server confirms as ours even if we did not ask."""
+        return self._core.adopt_channels
+
+    @adopt_channels.setter
+    def adopt_channels(self, value: bool) -> None:
+        self._core.adopt_channels = value
 
     # ------------------------------------------------------------------ consumers
 
@@ -235,7 +256,10 @@ class FeedClient:
     def set_connection_state(
         self, state: ConnectionState, detail: str = "", retry_in: float | None = None
     ) -> None:
-        """Set the connection state from outside (replay has no socket; tests)."""
+        """Set the connection state from outside (replay has no socket; tests). The core
+        takes CONNECTED as a connection to act on, without the transitions of a real
+        connection opening or dropping; what it would send goes nowhere."""
+        self._core.connected = state is ConnectionState.CONNECTED
         self._set_state(state, detail, retry_in)
 
     def _set_state(
@@ -253,12 +277,11 @@ class FeedClient:
 
     def markets(self) -> list[str]:
         """Markets in the intended set, in the order they were first subscribed."""
-        return list(self._market_order)
+        return self._core.markets()
 
     def channels_for(self, market: str) -> list[Subscription]:
         """The subscriptions of one market, market_data first."""
-        subs = self.subscriptions
-        return [subs[(t, market)] for t in DEFAULT_CHANNELS if (t, market) in subs]
+        return self._core.channels_for(market)
 
     @property
     def connected(self) -> bool:
@@ -270,146 +293,20 @@ class FeedClient:
     def subscribe(self, market: str, channels: Iterable[str] = DEFAULT_CHANNELS) -> None:
         """Add a market's channels to the intended set and request them (if connected)."""
         wanted = tuple(channels)
-        keys: list[ChannelKey] = []
-        for type_ in wanted:
-            key: ChannelKey = (type_, market)
-            sub = self.subscriptions.get(key)
-            if sub is not None and sub.state in (SubState.ACTIVE, SubState.PENDING):
-                continue
-            self.subscriptions[key] = Subscription(key)
-            self._changed(key)
-            keys.append(key)
-        if market not in self._market_order and keys:
-            self._market_order.append(market)
+        self._apply(self._core.subscribe(market, wanted))
         if market not in self.known_markets:
             self.known_markets.append(market)
         if MARKET_DATA in wanted:
             self.store.book(market)  # SYNCING from now on, so the screen can say so
-        self._send_subscribe(keys)
 
     def unsubscribe(self, market: str) -> None:
         """Remove a market from the intended set; its channels go once the server confirms."""
-        self._cancel_resync(market)
-        self._resync_attempts.pop(market, None)
-        keys = [key for key in self.subscriptions if key[1] == market]
-        if not self.connected:
-            for key in keys:
-                self._remove(key)
-            return
-        to_send: list[ChannelKey] = []
-        for key in keys:
-            sub = self.subscriptions[key]
-            if sub.state is SubState.FAILED and key not in self._resyncing:
-                self._remove(key)  # the server never had it, or we already let it go
-                continue
-            sub.state = SubState.UNSUBSCRIBING
-            self._changed(key)
-            to_send.append(key)
-        if to_send:
-            self._send_unsubscribe(to_send)
-            # The server may not answer an unsubscribe (docs/protocol.md §7): the list settles it.
-            self._send_list()
+        self._apply(self._core.unsubscribe(market))
 
     def resync(self, market: str, reason: str = "requested") -> None:
         """Ask for a fresh SNAPSHOT now (the user asked): the book stays visible, marked
         stale, until it lands. Starts the count of attempts afresh."""
-        self._resync_attempts.pop(market, None)
-        self._cancel_resync(market)
-        sub = self.subscriptions.get((MARKET_DATA, market))
-        if sub is not None and sub.given_up:
-            sub.state = SubState.PENDING  # the user retries a book we had given up on
-            sub.error = None
-            sub.given_up = False
-            self._changed(sub.key)
-        self._resync(market, reason)
-
-    def _resync(self, market: str, reason: str) -> None:
-        key: ChannelKey = (MARKET_DATA, market)
-        sub = self.subscriptions.get(key)
-        if sub is None or key in self._resyncing:
-            return
-        self._cancel_resync(market)
-        self.store.reset(market)
-        log.warning("%s: resync %s: %s", self.label, market, reason)
-        self._emit(BookResynced(market, reason))
-        if not self.connected:
-            sub.state = SubState.PENDING
-            self._changed(key)
-            return  # the reconnect will subscribe afresh anyway
-        self._resubscribe([key])
-
-    def _resubscribe(self, keys: list[ChannelKey]) -> None:
-        """Unsubscribe then subscribe again, in this order on the wire (one outbound queue):
-        the only request that surely yields a fresh SNAPSHOT, whether or not the server
-        still had the channel (a repeated subscribe of an active channel yields none)."""
-        for key in keys:
-            self._resyncing.add(key)
-            self.subscriptions[key].state = SubState.PENDING
-            self._changed(key)
-        self._send_unsubscribe(keys)
-        self._send_subscribe(keys)
-
-    def _book_needs_resync(self, market: str, reason: str) -> None:
-        """A book cannot be trusted any more (an unreadable level, a buffer overflow): resync
-        it, backing off when it keeps happening, and give up after :data:`RESYNC_ATTEMPTS`
-        with the market FAILED and the reason shown. A persistent problem (a level this
-        client cannot hold, a server that sends it in every snapshot) must not become a
-        resubscribe storm."""
-        if market in self._resync_timers:
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        attempts, last = self._resync_attempts.get(market, (0, now))
-        if now - last > RESYNC_FORGIVEN_AFTER:
-            attempts = 0
-        attempts += 1
-        self._resync_attempts[market] = (attempts, now)
-        if attempts > RESYNC_ATTEMPTS:
-            self._give_up(market, reason, attempts - 1)
-            return
-        first, longest = self.resync_backoff
-        delay = 0.0 if attempts == 1 else min(longest, first * 2 ** (attempts - 2))
-        delay *= random.uniform(0.8, 1.2)
-        when = "now" if delay == 0 else f"in {delay:.1f}s"
-        self.store.reset(market)  # buffer (bounded) from now on; the book shows STALE
-        self._emit(
-            FeedError(
-                f"book needs a new snapshot: {reason}; resync {attempts} of "
-                f"{RESYNC_ATTEMPTS} {when}",
-                market,
-            )
-        )
-        if delay == 0:
-            self._resync(market, reason)
-        else:
-            self._resync_timers[market] = loop.call_later(delay, self._resync_due, market, reason)
-
-    def _resync_due(self, market: str, reason: str) -> None:
-        self._resync_timers.pop(market, None)
-        self._resync(market, reason)
-
-    def _cancel_resync(self, market: str) -> None:
-        timer = self._resync_timers.pop(market, None)
-        if timer is not None:
-            timer.cancel()
-
-    def _give_up(self, market: str, reason: str, attempts: int) -> None:
-        key: ChannelKey = (MARKET_DATA, market)
-        sub = self.subscriptions.get(key)
-        if sub is None:
-            return
-        self._resyncing.discard(key)
-        sub.state = SubState.FAILED
-        sub.given_up = True
-        sub.error = f"gave up after {attempts} resyncs: {reason}"
-        self.store.reset(market)
-        self._changed(key)
-        log.error("%s: %s: %s", self.label, market, sub.error)
-        self._emit(
-            FeedError(f"{market} book FAILED: {sub.error} (a resync tries again)", market, None)
-        )
-        if self.connected:
-            self._send_unsubscribe([key])  # no more data for a book we cannot show
+        self._apply(self._core.resync(market, reason))
 
     def reconnect(self) -> None:
         """Drop the connection and connect afresh now (also retries after an auth failure)."""
@@ -452,29 +349,12 @@ class FeedClient:
 
     # ------------------------------------------------------------------ sending
 
-    def _send_subscribe(self, keys: list[ChannelKey]) -> None:
-        if keys:
-            self._queue(_Request("subscribe", list(keys)))
-
-    def _send_unsubscribe(self, keys: list[ChannelKey]) -> None:
-        # An unsubscribe without params would name no market: never send one.
-        keys = [k for k in keys if k[1] is not None or k[0] == HEARTBEAT]
-        if keys:
-            self._queue(_Request("unsubscribe", keys))
-
-    def _send_list(self) -> None:
-        self._queue(_Request("subscription_list", None))
-
-    def _queue(self, request: _Request) -> None:
-        outbox = self._outbox
-        if outbox is not None and self.connected:
-            outbox.put(request)
-
     async def _write(self, ws: _WS, outbox: _Outbox) -> None:
-        """The one sender of a connection: requests go out in the order they were made,
+        """The one sender of a connection: requests go out in the order the core made them,
         subscribe requests at most one per :attr:`subscribe_interval` (those that come due
-        together are merged into one request)."""
+        together are merged into one request, of the channels the core still wants)."""
         loop = asyncio.get_running_loop()
+        core = self._core
         while True:
             head = await outbox.peek()
             if head.kind == "subscribe":
@@ -482,18 +362,17 @@ class FeedClient:
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue  # more may have queued up behind it meanwhile
-                keys = [k for k in outbox.take_subscribes() if self._still_wanted(k)]
+                keys = [k for k in outbox.take_subscribes() if core.still_wanted(k)]
                 if not keys:
                     continue
                 self._next_subscribe_at = loop.time() + self.subscribe_interval
                 self.stats.subscribe_requests += 1
-                self._pending_subscribes.append(keys)
+                core.subscribe_sent(keys)
                 request: object = SubscribeRequest([channel_from_key(k) for k in keys])
             else:
                 outbox.take()
                 if head.kind == "unsubscribe":
-                    assert head.keys is not None
-                    self._pending_unsubscribes.append(head.keys)
+                    core.unsubscribe_sent(head.keys)
                     request = UnsubscribeRequest([channel_from_key(k) for k in head.keys])
                 else:
                     request = SubscriptionListRequest()
@@ -502,31 +381,59 @@ class FeedClient:
             except (ConnectionError, RuntimeError, aiohttp.ClientError):
                 return  # the socket just closed: the reader reports it
 
-    def _still_wanted(self, key: ChannelKey) -> bool:
-        sub = self.subscriptions.get(key)
-        return sub is not None and sub.state is SubState.PENDING
+    # ------------------------------------------------------------------ the core's effects
 
-    # ------------------------------------------------------------------ state changes
+    def _apply(self, effects: list[Effect]) -> None:
+        """Do what the core answered, in order, then set the timer for its next deadline."""
+        self._effects.extend(effects)
+        if self._applying:
+            return  # a listener called the feed: its effects run after the ones before
+        self._applying = True
+        try:
+            while self._effects:
+                effect = self._effects.popleft()
+                match effect:
+                    case Send():
+                        if self._outbox is not None:
+                            self._outbox.put(effect)
+                    case ResetBook(market):
+                        self.store.reset(market)
+                    case RemoveBook(market):
+                        self.store.remove(market)
+                    case RemoveTape(market):
+                        self.tape.remove(market)
+                    case LogLine(level, message):
+                        log.log(level, "%s: %s", self.label, message)
+                    case SubscriptionChanged() | FeedError() | BookResynced():
+                        self._emit(effect)
+                    case _:
+                        assert_never(effect)
+        finally:
+            # An effect that raised (a bug) leaves the rest for the next call: late, not lost.
+            self._applying = False
+        self._arm_timer()
 
-    def _changed(self, key: ChannelKey) -> None:
-        sub = self.subscriptions.get(key)
-        if sub is not None:
-            self._emit(SubscriptionChanged(key, sub.state, sub.error, confirmed=sub.confirmed))
+    def _arm_timer(self) -> None:
+        when = self._core.next_deadline()
+        timer = self._timer
+        if timer is not None:
+            if when is not None and timer.when() == when:
+                return
+            timer.cancel()
+            self._timer = None
+        if when is not None:
+            self._timer = asyncio.get_running_loop().call_at(when, self._deadline_reached)
 
-    def _remove(self, key: ChannelKey) -> None:
-        sub = self.subscriptions.pop(key, None)
-        if sub is None:
-            return
-        self._emit(SubscriptionChanged(key, sub.state, sub.error, removed=True))
-        market = key[1]
-        if market is None:
-            return
-        if key[0] == MARKET_DATA:
-            self.store.remove(market)
-        elif key[0] == EXECUTION_DATA:
-            self.tape.remove(market)
-        if not any(k[1] == market for k in self.subscriptions) and market in self._market_order:
-            self._market_order.remove(market)
+    def _deadline_reached(self) -> None:
+        timer, self._timer = self._timer, None
+        # The loop may run a timer a hair before its time (its clock resolution): it is due.
+        now = max(_loop_time(), timer.when() if timer is not None else 0.0)
+        self._apply(self._core.on_time(now))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # ------------------------------------------------------------------ supervisor
 
@@ -552,9 +459,7 @@ class FeedClient:
         finally:
             for task in list(self._tasks):  # the stats sampler and anything left running
                 task.cancel()
-            for timer in self._resync_timers.values():
-                timer.cancel()
-            self._resync_timers.clear()
+            self._cancel_timer()
             if self.state is not ConnectionState.FAILED:
                 self._set_state(ConnectionState.STOPPED, "stopped")
 
@@ -598,26 +503,12 @@ class FeedClient:
         return random.uniform(ceiling / 2, ceiling)
 
     def _after_drop(self) -> None:
+        """The connection ended: every book is stale until its new SNAPSHOT, and nothing
+        sent on the connection will be answered."""
         self._ws = None
         self._outbox = None
         self.store.mark_stale()
-        self._pending_subscribes.clear()
-        self._pending_unsubscribes.clear()
-        self._resyncing.clear()
-        self._extras_asked.clear()
-        for timer in self._resync_timers.values():
-            timer.cancel()  # the new connection subscribes afresh: a new SNAPSHOT anyway
-        self._resync_timers.clear()
-        if self._drift_task is not None:
-            self._drift_task.cancel()
-            self._drift_task = None
-        for key, sub in list(self.subscriptions.items()):
-            if sub.state is SubState.UNSUBSCRIBING:
-                self._remove(key)  # a new connection starts without it anyway
-            elif sub.state is SubState.ACTIVE:
-                sub.state = SubState.PENDING
-                sub.confirmed = None
-                self._changed(key)
+        self._apply(self._core.connection_dropped())
 
     def _token_retry(self, why: str, delay: float) -> None:
         # The wait is ``retry_in``: screens count it down; a detail saying "retrying in 36s"
@@ -701,9 +592,10 @@ class FeedClient:
         now = self._clock()
         self.stats.last_frame_at = now
         outbox = self._outbox = _Outbox()
+        # What waited for a connection goes first, and a listener told of the connection
+        # finds the core connected too.
+        self._apply(self._core.connection_opened())
         self._set_state(ConnectionState.CONNECTED, self.label)
-        intended = [key for key, sub in self.subscriptions.items() if sub.state is SubState.PENDING]
-        self._send_subscribe(intended)
         watchdog = self._spawn(self._watchdog(ws), "watchdog")
         writer = self._spawn(self._write(ws, outbox), "writer")
         try:
@@ -767,13 +659,35 @@ class FeedClient:
             self._emit(FeedError(f"internal error on a frame: {exc!r} (counted, feed goes on)"))
 
     def ingest(self, data: bytes) -> None:
-        """Handle one frame as it arrives: the socket reader, replay and tests all come here."""
+        """Handle one frame as it arrives: the socket reader, replay and tests all come here.
+
+        Data frames are applied here at once; answers to our requests go to the core, and
+        what it makes of them is done before the next frame.
+        """
         stats = self.stats
         stats.frames += 1
         stats.bytes += len(data)
         stats.last_frame_at = self._clock()
         message = decode_frame(data)
-        self._handlers[type(message)](message)
+        match message:
+            case BookMessage():
+                self._on_book(message)
+            case Execution():
+                self._on_execution(message)
+            case Heartbeat():
+                self._on_heartbeat(message)
+            case SubscribeResult():
+                self._apply(self._core.on_subscribe_result(message, _loop_time()))
+            case UnsubscribeResult():
+                self._apply(self._core.on_unsubscribe_result(message))
+            case SubscriptionList():
+                self._apply(self._core.on_subscription_list(message))
+            case ErrorMessage():
+                self._on_error(message)
+            case Unrecognized():
+                self._count_bad(message.problem, message.head)
+            case _:
+                assert_never(message)
         self.activity.set()
 
     async def _watchdog(self, ws: _WS) -> None:
@@ -806,17 +720,17 @@ class FeedClient:
 
     def _on_book(self, msg: BookMessage) -> None:
         key = (MARKET_DATA, msg.market)
-        sub = self.subscriptions.get(key)
+        sub = self._core.subscriptions.get(key)
         if sub is None or sub.state is SubState.UNSUBSCRIBING:
             return  # a straggler for a market we are leaving
         sub.messages += 1
         sub.last_message_at = self.stats.last_frame_at
         book = self.store.apply(msg)
-        if book.resync_reason and key not in self._resyncing:
-            self._book_needs_resync(msg.market, book.resync_reason)
+        if book.resync_reason:
+            self._apply(self._core.book_needs_resync(msg.market, book.resync_reason, _loop_time()))
 
     def _on_execution(self, msg: Execution) -> None:
-        sub = self.subscriptions.get((EXECUTION_DATA, msg.market))
+        sub = self._core.subscriptions.get((EXECUTION_DATA, msg.market))
         if sub is None or sub.state is SubState.UNSUBSCRIBING:
             return
         sub.messages += 1
@@ -825,7 +739,7 @@ class FeedClient:
             self._emit(FeedError(self.tape.tape(msg.market).last_error, msg.market))
 
     def _on_heartbeat(self, msg: Heartbeat) -> None:
-        sub = self.subscriptions.get(HEARTBEAT_KEY)
+        sub = self._core.subscriptions.get(HEARTBEAT_KEY)
         if sub is not None:
             sub.messages += 1
             sub.last_message_at = self.stats.last_frame_at
@@ -833,170 +747,6 @@ class FeedClient:
             self.stats.clock_offset_ns = parse_time(msg.timestamp) - time.time_ns()
         except TimeFormatError as exc:
             self._count_bad(str(exc), msg.timestamp.encode())
-
-    def _match(
-        self, entries: list[ChannelResult], pending: deque[list[ChannelKey]]
-    ) -> list[tuple[ChannelKey, ChannelResult]]:
-        """Pair result entries with the keys of the oldest outstanding request.
-
-        Entries carrying ``params`` name their channel; entries without are matched by
-        position and type (one variant of the documentation leaves ``params`` out).
-        """
-        request = pending.popleft() if pending else []
-        pairs: list[tuple[ChannelKey, ChannelResult]] = []
-        for index, entry in enumerate(entries):
-            key: ChannelKey | None
-            if entry.params is not None:
-                key = (entry.type, entry.params.market)
-            elif entry.type == HEARTBEAT:
-                key = HEARTBEAT_KEY
-            elif index < len(request) and request[index][0] == entry.type:
-                key = request[index]
-            else:
-                key = None
-            if key is None:
-                self._emit(FeedError(f"cannot match a {entry.type} result to a request"))
-                continue
-            pairs.append((key, entry))
-        return pairs
-
-    def _on_subscribe_result(self, msg: SubscribeResult) -> None:
-        for key, entry in self._match(msg.channels, self._pending_subscribes):
-            sub = self.subscriptions.get(key)
-            if sub is None and self.adopt_channels and entry.success is not False:
-                sub = self.subscriptions[key] = Subscription(key)
-                if key[1] is not None and key[1] not in self._market_order:
-                    self._market_order.append(key[1])
-            self._resyncing.discard(key)
-            if sub is None or sub.state is SubState.UNSUBSCRIBING:
-                continue
-            if entry.success is False:
-                sub.state = SubState.FAILED
-                sub.error = redact(entry.error or "refused")
-                self._changed(key)
-                where = f"{key[0]} {key[1]}" if key[1] else key[0]
-                self._emit(
-                    FeedError(f"subscription to {where} failed: {sub.error}", key[1], entry.error)
-                )
-            else:
-                sub.state = SubState.ACTIVE
-                sub.error = None
-                self._changed(key)
-        self._schedule_drift_check()
-
-    def _on_unsubscribe_result(self, msg: UnsubscribeResult) -> None:
-        for key, entry in self._match(msg.channels, self._pending_unsubscribes):
-            if key in self._resyncing:
-                continue  # the first half of a resync: the subscription stays
-            sub = self.subscriptions.get(key)
-            if sub is None or sub.state is not SubState.UNSUBSCRIBING:
-                continue
-            if entry.success is False and entry.error != UNKNOWN_CHANNEL_PARAMS_CONFIGURATION:
-                self._emit(
-                    FeedError(f"unsubscribe of {key[0]} failed: {entry.error}", key[1], entry.error)
-                )
-            self._remove(key)
-
-    def _on_subscription_list(self, msg: SubscriptionList) -> None:
-        listed = {ch.key for ch in msg.channels}
-        # A market channel listed without params names no market: channels of that type
-        # can be neither confirmed nor found missing, and must never be "unsubscribed".
-        blind = {t for t, m in listed if m is None and t != HEARTBEAT}
-        if blind:
-            self._emit(
-                FeedError(
-                    "subscription_list named " + ", ".join(sorted(blind)) + " channels without "
-                    "their markets: those channels cannot be checked against it"
-                )
-            )
-        drift_missing: list[ChannelKey] = []
-        for key, sub in list(self.subscriptions.items()):
-            if key[0] in blind:
-                continue
-            present = key in listed
-            if sub.state is SubState.UNSUBSCRIBING:
-                if not present:
-                    self._remove(key)
-                continue
-            if sub.state is SubState.ACTIVE:
-                if sub.confirmed is not present:
-                    sub.confirmed = present
-                    self._changed(key)
-                if present:
-                    self._drift_repairs.pop(key, None)
-                elif key not in self._resyncing:
-                    drift_missing.append(key)
-        if drift_missing:
-            self._repair_drift(drift_missing)
-        extra = [
-            key
-            for key in listed
-            if key not in self.subscriptions
-            and key[1] is not None
-            and key not in self._extras_asked
-        ]
-        if extra:
-            self._emit(
-                FeedError(
-                    "the server had channels we did not ask for: "
-                    + ", ".join(_name(k) for k in extra)
-                    + "; unsubscribing"
-                )
-            )
-            self._extras_asked.update(extra)  # asked once per connection, not on every list
-            self._send_unsubscribe(extra)
-
-    def _repair_drift(self, missing: list[ChannelKey]) -> None:
-        """Channels we hold ACTIVE that the server's list leaves out: unsubscribe and subscribe
-        them again, which yields a fresh SNAPSHOT whether the server had really lost them or
-        only left them out of its list. A list that keeps leaving out a channel whose data
-        flows is wrong, not the channel: after :data:`DRIFT_REPAIRS` repairs it is reported
-        and the channel left alone (its book stays LIVE)."""
-        repair: list[ChannelKey] = []
-        for key in missing:
-            done = self._drift_repairs.get(key, 0)
-            self._drift_repairs[key] = done + 1
-            if done < DRIFT_REPAIRS:
-                repair.append(key)
-            elif done == DRIFT_REPAIRS:
-                log.warning(
-                    "%s: subscription_list keeps leaving out %s; no more repairs",
-                    self.label,
-                    _name(key),
-                )
-                self._emit(
-                    FeedError(
-                        f"the server's subscription_list keeps leaving out {_name(key)} although "
-                        f"its data flows; not repairing it again",
-                        key[1],
-                    )
-                )
-        if not repair:
-            return
-        names = ", ".join(_name(k) for k in repair)
-        log.warning("%s: subscription_list lacks %s: resubscribing", self.label, names)
-        self._emit(
-            FeedError(
-                f"the server lost {names} (missing from its subscription_list); "
-                "resubscribing for a fresh snapshot"
-            )
-        )
-        for key in repair:
-            if key[0] == MARKET_DATA and key[1] is not None:
-                self.store.reset(key[1])
-        self._resubscribe(repair)
-
-    def _schedule_drift_check(self) -> None:
-        """Once every outstanding subscribe is answered, compare with ``subscription_list``."""
-        if not self.connected or self._pending_subscribes:
-            return
-        if self._drift_task is not None and not self._drift_task.done():
-            return
-        self._drift_task = self._spawn(self._drift_check(), "subscription check")
-
-    async def _drift_check(self) -> None:
-        await asyncio.sleep(self.drift_check_delay)
-        self._send_list()
 
     def _on_error(self, msg: ErrorMessage) -> None:
         code = redact(msg.error or "(no code)")
@@ -1012,19 +762,12 @@ class FeedClient:
             return
         self._emit(FeedError(f"the server reported {code}", code=code))
 
-    def _on_unrecognized(self, msg: Unrecognized) -> None:
-        self._count_bad(msg.problem, msg.head)
-
     def _count_bad(self, problem: str, head: bytes) -> None:
         self.stats.decode_errors += 1
         if self._bad_frames.allow(self._clock()):
             message = f"unreadable frame ({problem}): {head[:80]!r}"
             log.warning("%s: %s", self.label, redact(message))
             self._emit(FeedError(message))
-
-
-def _name(key: ChannelKey) -> str:
-    return f"{key[0]}:{key[1]}" if key[1] else key[0]
 
 
 _ALARMING: Final = frozenset(
@@ -1050,41 +793,27 @@ def _redacted(event: FeedEvent) -> FeedEvent:
     return event
 
 
-class _Request:
-    """One request waiting in a connection's outbound queue."""
-
-    __slots__ = ("keys", "kind")
-
-    def __init__(
-        self,
-        kind: Literal["subscribe", "unsubscribe", "subscription_list"],
-        keys: list[ChannelKey] | None,
-    ) -> None:
-        self.kind = kind
-        self.keys = keys
-
-
 class _Outbox:
-    """A connection's requests in the order they were made; :meth:`FeedClient._write` is
-    its only reader. (Sending from many tasks relied on aiohttp writing each frame at once:
+    """A connection's requests in the order the core made them; :meth:`FeedClient._write`
+    is its only reader. (Sending from many tasks relied on aiohttp writing each frame at once:
     nothing guaranteed that an unsubscribe went out before the subscribe made after it.)"""
 
     def __init__(self) -> None:
-        self._items: deque[_Request] = deque()
+        self._items: deque[Send] = deque()
         self._ready = asyncio.Event()
 
-    def put(self, request: _Request) -> None:
+    def put(self, request: Send) -> None:
         self._items.append(request)
         self._ready.set()
 
-    async def peek(self) -> _Request:
+    async def peek(self) -> Send:
         """The oldest request, waiting for one."""
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
         return self._items[0]
 
-    def take(self) -> _Request:
+    def take(self) -> Send:
         return self._items.popleft()
 
     def take_subscribes(self) -> list[ChannelKey]:
@@ -1092,7 +821,7 @@ class _Outbox:
         keys: list[ChannelKey] = []
         items = self._items
         while items and items[0].kind == "subscribe":
-            for key in items.popleft().keys or ():
+            for key in items.popleft().keys:
                 if key not in keys:
                     keys.append(key)
         return keys
@@ -1125,3 +854,8 @@ class _Throttle:
         held, self._held = self._held, 0
         self._start = None
         return held
+
+
+def _loop_time() -> float:
+    """The running event loop's clock: what the core's deadlines and ``call_at`` count in."""
+    return asyncio.get_running_loop().time()

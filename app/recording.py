@@ -457,10 +457,7 @@ class RecordingReader:
 
     def _records(self, path: Path, lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
         for number, raw in lines:
-            if raw.startswith(_RAW_HEAD):
-                frame = _frame_line(raw)
-                if frame is None:
-                    raise RecordingError(f"{path}:{number}: a frame line without its time")
+            if raw.startswith(_RAW_HEAD) and (frame := _frame_line(raw)) is not None:
                 yield frame
                 continue
             try:

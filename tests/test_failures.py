@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from app.auth import UNREADABLE, Credentials
-from app.books import BookState
+from app.books import Book, BookState, BookStore
 from app.events import (
     BookResynced,
     ConnectionChanged,
@@ -26,11 +26,12 @@ from app.events import (
     FeedError,
     SubState,
 )
-from app.feed import DRIFT_REPAIRS, MAX_FRAME_BYTES, RESYNC_ATTEMPTS, FeedClient, _Throttle
-from app.protocol import MARKET_DATA, Heartbeat
+from app.feed import MAX_FRAME_BYTES, FeedClient, _Throttle
+from app.protocol import MARKET_DATA, BookMessage
 from app.redact import REDACTOR
 from app.session import Session, SessionOptions
 from app.stream import EXIT_FAILED, run_stream
+from app.subscriptions import DRIFT_REPAIRS, RESYNC_ATTEMPTS
 from tests.feedkit import (
     CLI,
     WAIT,
@@ -336,15 +337,19 @@ async def test_a_stop_before_run_is_kept() -> None:
 
 
 async def test_a_bug_in_a_frame_handler_is_counted_shown_and_survived() -> None:
-    """An unexpected exception while handling one frame does not end the feed."""
-    async with running_sim(heartbeat_interval=0.05) as sim:
-        feed = make_feed(sim)
+    """An unexpected exception while handling one frame does not end the feed, nor take
+    down another market: here applying every ETHUSD book frame raises."""
+
+    class BuggyBooks(BookStore):
+        def apply(self, msg: BookMessage) -> Book:
+            if msg.market == "ETHUSD":
+                raise ZeroDivisionError("a bug")
+            return super().apply(msg)
+
+    async with running_sim() as sim:
+        feed = make_feed(sim, store=BuggyBooks())
         feed.subscribe("BTCUSD")
-
-        def broken(message: object) -> None:
-            raise ZeroDivisionError("a bug")
-
-        feed._handlers[Heartbeat] = broken
+        feed.subscribe("ETHUSD")
         async with running(feed) as rec:
             await rec.wait_for(
                 lambda e: isinstance(e, FeedError) and "ZeroDivisionError" in e.message, "shown"

@@ -20,14 +20,10 @@ from app.events import (
     SubscriptionChanged,
     SubState,
 )
-from app.feed import FeedClient
 from app.protocol import (
     EXECUTION_DATA,
     MARKET_DATA,
     UNKNOWN_CHANNEL_PARAMS_CONFIGURATION,
-    ChannelResult,
-    Params,
-    SubscribeResult,
 )
 from tests.feedkit import (
     assert_books_match,
@@ -259,32 +255,6 @@ async def test_subscribe_while_connected_and_before_connecting() -> None:
             feed.subscribe("LTCUSD")  # while connected
             await until(lambda: live(feed, "LTCUSD"), "LTCUSD LIVE")
             await assert_books_match(feed, sim, ["BTCUSD", "LTCUSD"])
-
-
-async def test_results_without_params_are_matched_by_position() -> None:
-    """The documentation variant without ``params``: entries pair with the request by order."""
-    feed = FeedClient()
-    feed.subscriptions.clear()
-
-    for key in [(MARKET_DATA, "BTCUSD"), (MARKET_DATA, "BADBAD"), (EXECUTION_DATA, "BTCUSD")]:
-        feed.subscriptions[key] = Subscription(key)
-    feed._pending_subscribes.append(
-        [(MARKET_DATA, "BTCUSD"), (MARKET_DATA, "BADBAD"), (EXECUTION_DATA, "BTCUSD")]
-    )
-    result = SubscribeResult(
-        [
-            ChannelResult(MARKET_DATA, None, True),
-            ChannelResult(MARKET_DATA, None, False, UNKNOWN_CHANNEL_PARAMS_CONFIGURATION),
-            ChannelResult(EXECUTION_DATA, Params("BTCUSD"), True),
-        ]
-    )
-    feed._on_subscribe_result(result)
-    assert feed.subscriptions[(MARKET_DATA, "BTCUSD")].state is SubState.ACTIVE
-    assert feed.subscriptions[(MARKET_DATA, "BADBAD")].state is SubState.FAILED
-    assert feed.subscriptions[(MARKET_DATA, "BADBAD")].error == (
-        UNKNOWN_CHANNEL_PARAMS_CONFIGURATION
-    )
-    assert feed.subscriptions[(EXECUTION_DATA, "BTCUSD")].state is SubState.ACTIVE
 
 
 async def test_drift_found_by_subscription_list_is_repaired_and_reported() -> None:
