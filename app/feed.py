@@ -30,6 +30,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final, Literal, assert_never
 
 import aiohttp
+import msgspec
 
 from app.auth import (
     AuthError,
@@ -70,9 +71,11 @@ from app.protocol import (
     UnsubscribeResult,
     channel_from_key,
     decode_frame,
+    decode_request,
     encode,
     parse_time,
 )
+from app.recording import Connection, Frame, Record, Sent, SessionRecorder
 from app.redact import redact
 from app.subscriptions import HEARTBEAT_KEY as HEARTBEAT_KEY  # re-exported for the views
 from app.subscriptions import (
@@ -133,7 +136,7 @@ class FeedClient:
         backoff_max: float = 30.0,
         healthy_after: float = 5.0,
         drift_check_delay: float = 1.0,
-        recorder: Callable[[bytes], None] | None = None,
+        recorder: SessionRecorder | None = None,
         adopt_channels: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -164,7 +167,13 @@ class FeedClient:
         connection now and then gets a quick reconnect every time, one that drops at once
         gets an ever longer wait (up to ``backoff_max``)."""
         self.recorder = recorder
+        """Told every frame received, every request sent and every connection boundary
+        (:class:`~app.recording.Recorder`), so a replay can do what this client did."""
         self._clock = clock
+        self._replaying = False
+        """Fed from a recording (:meth:`start_replay`): no socket, no timers; the core's
+        time is the recording's."""
+        self._replay_now = 0.0
         self._listeners: list[Callable[[FeedEvent], None]] = []
         self.activity = asyncio.Event()
         """Set on every frame and event: something a screen shows may have changed. A screen
@@ -376,8 +385,11 @@ class FeedClient:
                     request = UnsubscribeRequest([channel_from_key(k) for k in head.keys])
                 else:
                     request = SubscriptionListRequest()
+            text = encode(request).decode()  # requests are JSON text frames
+            if self.recorder is not None:
+                self.recorder.sent(text)  # as the core learnt it: before any answer
             try:
-                await ws.send_str(encode(request).decode())  # requests are JSON text frames
+                await ws.send_str(text)
             except (ConnectionError, RuntimeError, aiohttp.ClientError):
                 return  # the socket just closed: the reader reports it
 
@@ -414,6 +426,8 @@ class FeedClient:
         self._arm_timer()
 
     def _arm_timer(self) -> None:
+        if self._replaying:
+            return  # the replay fires the core's deadlines on the recording's clock
         when = self._core.next_deadline()
         timer = self._timer
         if timer is not None:
@@ -434,6 +448,62 @@ class FeedClient:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    # ------------------------------------------------------------------ replay
+
+    def start_replay(self) -> None:
+        """From now on the feed is fed from a recording by :meth:`replay`: no socket and no
+        timers of its own; the core's deadlines come due on the recording's clock."""
+        self._replaying = True
+        self._cancel_timer()
+
+    def replay(self, record: Record) -> None:
+        """Do what the live client did at ``record``: take a frame, open or lose the
+        connection (books STALE, then SYNCING until their new SNAPSHOT), note a request as
+        sent (so its answer is matched as it was live)."""
+        now = record.t / 1e9
+        self._replay_now = now
+        core = self._core
+        while (due := core.next_deadline()) is not None and due <= now:
+            self._apply(core.on_time(due))
+        match record:
+            case Frame(data=data):
+                try:
+                    self.ingest(data)
+                except Exception as exc:  # as the socket reader: a bug costs one frame
+                    self._internal_error(exc, data)
+            case Connection(boundary="connecting", why=why):
+                self._set_state(ConnectionState.CONNECTING, why)
+            case Connection(boundary="connected", why=why):
+                self.stats.last_frame_at = self._clock()
+                self._apply(core.connection_opened())
+                self._set_state(ConnectionState.CONNECTED, why)
+            case Connection(boundary="closed", why=why):
+                self._after_drop()
+                self.stats.reconnects += 1
+                self._set_state(ConnectionState.RECONNECTING, why)
+            case Connection(boundary="stopped"):
+                self._after_drop()
+            case Sent(text=text):
+                self._replay_sent(text)
+
+    def _replay_sent(self, text: str) -> None:
+        try:
+            request = decode_request(text.encode())
+        except msgspec.DecodeError:
+            return  # not one of ours (a recording written by hand): nothing to match
+        match request:
+            case SubscribeRequest(channels=channels):
+                self.stats.subscribe_requests += 1
+                self._core.subscribe_sent([(c.type, c.market) for c in channels])
+            case UnsubscribeRequest(channels=channels):
+                self._core.unsubscribe_sent([(c.type, c.market) for c in channels])
+            case SubscriptionListRequest():
+                pass
+
+    def _core_time(self) -> float:
+        """What the core counts its deadlines in: loop time, or the recording's in replay."""
+        return self._replay_now if self._replaying else _loop_time()
 
     # ------------------------------------------------------------------ supervisor
 
@@ -484,7 +554,11 @@ class FeedClient:
                 finally:
                     self._after_drop()
                 if self._stopping:
+                    if self.recorder is not None:
+                        self.recorder.connection("stopped", "stopped")
                     break
+                if self.recorder is not None:  # as a replay must count it: one reconnect
+                    self.recorder.connection("closed", reason)
                 if self._clock() - started >= self.healthy_after:
                     self.attempts = 0
                 delay = 0.0 if self._reconnect_now else self._backoff()
@@ -556,6 +630,8 @@ class FeedClient:
             token = await self._token(session)
             headers = {"Authorization": f"Bearer {token.value}"} if token is not None else {}
             self._set_state(ConnectionState.CONNECTING, self.label)
+            if self.recorder is not None:
+                self.recorder.connection("connecting", self.label)
             try:
                 ws = await session.ws_connect(
                     self.ws_url,
@@ -592,6 +668,8 @@ class FeedClient:
         now = self._clock()
         self.stats.last_frame_at = now
         outbox = self._outbox = _Outbox()
+        if self.recorder is not None:
+            self.recorder.connection("connected", self.label)
         # What waited for a connection goes first, and a listener told of the connection
         # finds the core connected too.
         self._apply(self._core.connection_opened())
@@ -607,11 +685,12 @@ class FeedClient:
                 await ws.close()
         exc = ws.exception()
         if self._drop_reason:
-            raise _Drop(self._drop_reason)
-        if exc is not None:
-            raise _Drop(f"connection lost: {exc or type(exc).__name__}")
-        code = ws.close_code
-        raise _Drop(f"connection closed by the server (code {code})")
+            reason = self._drop_reason
+        elif exc is not None:
+            reason = f"connection lost: {exc or type(exc).__name__}"
+        else:
+            reason = f"connection closed by the server (code {ws.close_code})"
+        raise _Drop(reason)
 
     async def _read(self, ws: _WS) -> None:
         recorder = self.recorder
@@ -677,7 +756,7 @@ class FeedClient:
             case Heartbeat():
                 self._on_heartbeat(message)
             case SubscribeResult():
-                self._apply(self._core.on_subscribe_result(message, _loop_time()))
+                self._apply(self._core.on_subscribe_result(message, self._core_time()))
             case UnsubscribeResult():
                 self._apply(self._core.on_unsubscribe_result(message))
             case SubscriptionList():
@@ -727,7 +806,9 @@ class FeedClient:
         sub.last_message_at = self.stats.last_frame_at
         book = self.store.apply(msg)
         if book.resync_reason:
-            self._apply(self._core.book_needs_resync(msg.market, book.resync_reason, _loop_time()))
+            self._apply(
+                self._core.book_needs_resync(msg.market, book.resync_reason, self._core_time())
+            )
 
     def _on_execution(self, msg: Execution) -> None:
         sub = self._core.subscriptions.get((EXECUTION_DATA, msg.market))

@@ -8,9 +8,11 @@ epoch, as received or sent):
 - ``{"t":..,"r":<the frame as received>}``: a frame the server sent, embedded as it came
   and read back by position (see :func:`_frame_line`); one with a newline or non-ASCII
   bytes is ``{"t": .., "f": "<frame text>"}`` or ``{"t": .., "b64": ...}`` instead;
-- ``{"t": .., "c": "connecting" | "connected" | "closed", "why": "..."}``: a connection
-  boundary, so a replay knows which frames belong to which connection (the UPDATEs a new
-  connection sends before its SNAPSHOT must not land on the old book);
+- ``{"t": .., "c": "connecting" | "connected" | "closed" | "stopped", "why": "..."}``: a
+  connection boundary, so a replay knows which frames belong to which connection (the
+  UPDATEs a new connection sends before its SNAPSHOT must not land on the old book).
+  ``closed`` is an attempt or connection that ended and will be made again (one
+  reconnect, ``why`` says why); ``stopped`` is the end of the session;
 - ``{"t": .., "s": "<request text>"}``: a request the client sent (subscribe, unsubscribe,
   subscription_list), so a replay pairs each result with its request as the live client did.
 
@@ -43,7 +45,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, Literal
+from typing import IO, Final, Literal, Protocol
 
 import msgspec
 import zstandard
@@ -63,12 +65,26 @@ DEFAULT_ROTATE_SECONDS: Final = 3600.0
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _READ_CHUNK: Final = 1 << 16
 
-ConnectionBoundary = Literal["connecting", "connected", "closed"]
+ConnectionBoundary = Literal["connecting", "connected", "closed", "stopped"]
 _BOUNDARIES: Final[dict[str, ConnectionBoundary]] = {
     "connecting": "connecting",
     "connected": "connected",
     "closed": "closed",
+    "stopped": "stopped",
 }
+
+
+class SessionRecorder(Protocol):
+    """What the feed tells a recorder (:class:`Recorder` is one)."""
+
+    def __call__(self, data: bytes) -> None:
+        """A frame was received."""
+
+    def connection(self, boundary: ConnectionBoundary, why: str = "") -> None:
+        """The connection is being made, was made, or ended (``why``)."""
+
+    def sent(self, text: str) -> None:
+        """A request went out, as this text."""
 
 
 class RecordingError(Exception):
@@ -105,7 +121,8 @@ class Frame:
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """A connection boundary: ``connecting``, ``connected`` or ``closed`` (with why)."""
+    """A connection boundary: ``connecting``, ``connected``, ``closed`` (with why; a
+    reconnect follows) or ``stopped``."""
 
     t: int
     boundary: ConnectionBoundary

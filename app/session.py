@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from app.auth import Credentials
 from app.config import Config, ConfigError, credentials_from, endpoints_for
 from app.events import ConnectionState
 from app.feed import DEFAULT_CHANNELS, FeedClient
-from app.recording import Frame, Recorder, read_recording
+from app.recording import Record, Recorder, RecordingReader
 from app.tape import TapeStore
 
 if TYPE_CHECKING:
@@ -121,7 +122,9 @@ class Session:
         subscribe_all(feed, markets, options.channels)
         recorder = None
         if options.record is not None:
-            recorder = Recorder(options.record, source=label, on_error=feed.report_error)
+            recorder = Recorder(
+                options.record, source=label, on_error=feed.report_error, markets=list(markets)
+            )
             feed.recorder = recorder
         return cls(feed, simulator, recorder=recorder)
 
@@ -148,32 +151,67 @@ class Session:
                     await simulator.stop()
 
     async def _run_replay(self, path: Path) -> None:
-        """Feed a recording through the pipeline at its own pace (scaled), then return."""
+        """Feed a recording through the pipeline at its own pace (scaled), then return.
+
+        Records are read on a worker thread, a batch at a time, and the loop is yielded
+        to between batches and between paced waits: even at full speed the screen repaints
+        and a key is answered. A format-2 recording says where each connection began and
+        ended and what was sent: the feed goes through the same states (STALE on a drop,
+        SYNCING until the new SNAPSHOT) and matches answers as the live client did. A
+        format-1 recording (frames only) is replayed as one connection.
+        """
         feed = self.feed
-        feed.set_connection_state(ConnectionState.CONNECTED, f"replaying {path}")
+        reader = RecordingReader(path)
+        records = iter(reader)
+        batch = await asyncio.to_thread(_take, records)
+        header = reader.header
+        assert header is not None  # the first batch read it (or raised)
+        feed.start_replay()
+        if header.version < 2:
+            feed.set_connection_state(ConnectionState.CONNECTED, f"replaying {path}")
+        for market in header.markets:
+            if market not in feed.markets():
+                feed.subscribe(market)
         speed = self.replay_speed
         first_t: int | None = None
         started = time.monotonic()
-        for record in read_recording(path):
-            if self._stop.is_set():
-                break
-            if not isinstance(record, Frame):
-                continue
-            t, data = record.t, record.data
-            if speed > 0:
-                if first_t is None:
-                    first_t = t
-                due = started + (t - first_t) / 1e9 / speed
-                wait = due - time.monotonic()
-                if wait > 0.002:  # sleep in batches, not per frame
-                    await asyncio.sleep(wait)
-            feed.ingest(data)
+        yielded = time.monotonic()
+        while batch and not self._stop.is_set():
+            for record in batch:
+                if speed > 0:
+                    if first_t is None:
+                        first_t = record.t
+                    due = started + (record.t - first_t) / 1e9 / speed
+                    wait = due - time.monotonic()
+                    if wait > 0.002:  # sleep in batches, not per frame
+                        await asyncio.sleep(wait)
+                        yielded = time.monotonic()
+                feed.replay(record)
+                if time.monotonic() - yielded > YIELD_EVERY:
+                    await asyncio.sleep(0)  # let the screen and the keys have the loop
+                    yielded = time.monotonic()
+                    if self._stop.is_set():
+                        break
+            batch = await asyncio.to_thread(_take, records)
+        if reader.cut_short:
+            feed.report_error(reader.cut_short)
         feed.set_connection_state(ConnectionState.STOPPED, f"replay of {path} finished")
 
     async def stop(self) -> None:
         """Stop the feed (and so :meth:`run`)."""
         self._stop.set()
         await self.feed.stop()
+
+
+YIELD_EVERY = 0.01
+"""Seconds of replaying at full speed before the loop is handed to the screen once."""
+REPLAY_BATCH = 2000
+"""Records read per trip to the reading thread."""
+
+
+def _take(records: Iterator[Record]) -> list[Record]:
+    """The next batch of records (on the reading thread)."""
+    return list(itertools.islice(records, REPLAY_BATCH))
 
 
 def subscribe_all(feed: FeedClient, markets: Iterable[str], channels: Iterable[str]) -> None:

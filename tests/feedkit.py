@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
 from app.auth import Credentials
 from app.books import BookState
 from app.events import ConnectionChanged, ConnectionState, FeedEvent
@@ -276,3 +278,8 @@ async def run_cli(
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out, err
+
+
+def plain(path: Path) -> bytes:
+    """A recording's text as written (decompressed): what a secret must never be in."""
+    return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes()))

@@ -16,7 +16,9 @@ from app.auth import Credentials
 from app.config import Config
 from app.dashboard import DashboardApp
 from app.events import ConnectionState
+from app.recording import Recorder
 from app.session import Session, SessionOptions
+from tests.dashboard_data import book_levels, snapshot_frame, subscribe_result, update_frame
 from tests.feedkit import make_feed, offline_feed, running_sim, until
 from tests.uikit import press
 from widgets.market_tabs import MarketTabs
@@ -110,5 +112,40 @@ async def test_a_feed_that_stopped_on_an_error_says_so(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE):
         status = app.dashboard.query_one(StatusBar)
         await until(lambda: "FEED FAILED" in text_of(status), "the status bar says so")
-        assert "not a recording line" in banner(app)
+        assert "garbage.rec is not a sordash recording" in banner(app)
         assert app.feed.state is ConnectionState.FAILED
+
+
+def big_recording(path: Path, frames: int) -> None:
+    """A recording of one BTCUSD session: subscribed, a snapshot, then ``frames`` updates."""
+    ticks = iter(range(1, frames + 100))
+    recorder = Recorder(path, markets=["BTCUSD"], clock_ns=lambda: next(ticks) * 1000)
+    recorder.connection("connected")
+    recorder.sent(
+        '{"type":"subscribe","channels":[{"type":"market_data","params":{"market":"BTCUSD"}}]}'
+    )
+    recorder(subscribe_result("BTCUSD", ("market_data",)))
+    bids, asks = book_levels("BTCUSD")
+    recorder(snapshot_frame("BTCUSD", bids, asks))
+    for n in range(frames):
+        level = {"price": bids[n % 20]["price"], "amount": f"{n % 97 + 1}.5"}
+        recorder(update_frame("BTCUSD", 1 + n // 100, bids=[level]))
+    recorder.close()
+
+
+async def test_a_replay_at_full_speed_keeps_repainting_and_quits_on_q(tmp_path: Path) -> None:
+    """200k frames as fast as possible: the screen repaints meanwhile and q ends it long
+    before the file does (the replay hands the loop back between batches)."""
+    path = tmp_path / "big.rec.zst"
+    big_recording(path, 200_000)
+    session = Session.create(SessionOptions(replay=path, replay_speed=0))
+    app = DashboardApp(session, config=Config())
+    async with app.run_test(size=SIZE):
+        feed = app.feed
+        await until(lambda: feed.stats.frames > 1000, "the replay is running")
+        painted = app.dashboard.repaints
+        await until(lambda: app.dashboard.repaints > painted + 2, "the screen repaints meanwhile")
+        assert feed.stats.frames < 200_000, "still replaying"
+        press(app, "q")
+        await until(lambda: not app.is_running, "q quits")
+    assert feed.stats.frames < 200_000, "before the file ended"

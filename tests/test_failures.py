@@ -40,6 +40,7 @@ from tests.feedkit import (
     live,
     make_feed,
     parse_lines,
+    plain,
     run_cli,
     running,
     running_sim,
@@ -252,7 +253,7 @@ async def test_a_server_error_code_carrying_the_token_is_redacted_everywhere(
         out, err = await asyncio.wait_for(proc.communicate(), WAIT)
         out = seen + out
     assert b"INVALID_TOKEN ***" in out
-    logged, recorded = log_file.read_bytes(), recording.read_bytes()
+    logged, recorded = log_file.read_bytes(), plain(recording)
     assert b"INVALID_TOKEN ***" in logged and b"INVALID_TOKEN ***" in recorded
     for where in (out, err, logged, recorded):
         assert token.encode() not in where
@@ -368,9 +369,9 @@ async def test_a_failed_stream_is_one_line_and_exit_1(tmp_path: Path) -> None:
     code = await asyncio.wait_for(run_stream(session, out=out, err=err), WAIT)
     assert code == EXIT_FAILED
     assert err.getvalue().count("\n") == 1 and "stream failed" in err.getvalue()
-    assert "not a recording line" in err.getvalue()
+    assert "garbage.rec is not a sordash recording" in err.getvalue()
     errors = [o for o in parse_lines(out.getvalue()) if o["kind"] == "error"]
-    assert errors and "not a recording line" in errors[-1]["message"]
+    assert errors and "is not a sordash recording" in errors[-1]["message"]
 
 
 async def test_cli_a_bad_url_or_port_is_a_usage_error() -> None:

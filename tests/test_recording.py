@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import zstandard
 
 from app.books import BookState
+from app.feed import FeedClient
 from app.recording import (
     Connection,
     Frame,
@@ -24,8 +24,9 @@ from app.recording import (
 )
 from app.redact import REDACTOR
 from app.session import Session, SessionOptions
+from app.simulator import Simulator
 from app.stream import run_stream
-from tests.feedkit import assert_books_match, live, make_feed, running, running_sim, until
+from tests.feedkit import assert_books_match, live, make_feed, plain, running, running_sim, until
 
 
 async def test_a_recording_replays_to_the_same_books_and_holds_no_secret(tmp_path: Path) -> None:
@@ -55,7 +56,10 @@ async def test_a_recording_replays_to_the_same_books_and_holds_no_secret(tmp_pat
     out = io.BytesIO()
     assert await run_stream(session, interval=0.05, out=out) == 0
     replayed = session.feed.store.get("BTCUSD")
-    assert replayed is not None and replayed.state is BookState.LIVE
+    # The live client ended by closing the connection: its book is STALE, and so is the
+    # replayed one (a replay that said LIVE here would be claiming a connection still open).
+    assert live_book.state is BookState.STALE
+    assert replayed is not None and replayed.state is live_book.state
     assert [(lv.price, lv.amount) for lv in replayed.bids.all()] == [
         (lv.price, lv.amount) for lv in live_book.bids.all()
     ]
@@ -95,11 +99,6 @@ def test_a_bad_recording_names_file_and_line(tmp_path: Path) -> None:
     other.write_text('{"hello": 1}\n')
     with pytest.raises(RecordingError, match="not a sordash recording"):
         list(read_recording(other))
-
-
-def plain(path: Path) -> bytes:
-    """A recording's text, decompressed."""
-    return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes()))
 
 
 def _records(path: Path) -> list[Record]:
@@ -207,3 +206,93 @@ def test_no_secret_reaches_a_recording_even_when_the_server_quotes_it(tmp_path: 
     text = plain(path)
     assert b"refused" in text and secret.encode() not in text
     assert len(_records(path)) == 3
+
+
+MARKETS = ["BTCUSD", "ETHUSD"]
+
+
+def crossed_after_each_frame(feed: FeedClient, into: list[tuple[str, ...]]) -> None:
+    """Note, after every frame ``feed`` takes, which markets' books are crossed."""
+    ingest = feed.ingest
+
+    def noting(data: bytes) -> None:
+        ingest(data)
+        into.append(
+            tuple(
+                m
+                for m in MARKETS
+                if (b := feed.store.get(m)) is not None and b.has_data and b.crossed
+            )
+        )
+
+    feed.ingest = noting  # type: ignore[method-assign]
+
+
+def everything_shown(feed: FeedClient) -> dict[str, object]:
+    """What a screen shows of a feed: books level by level, states, tapes, counters."""
+    shown: dict[str, object] = {
+        "reconnects": feed.stats.reconnects,
+        "bad frames": feed.stats.decode_errors,
+        "frames": feed.stats.frames,
+    }
+    for market in MARKETS:
+        book = feed.store.get(market)
+        assert book is not None
+        tape = feed.tape.tape(market)
+        shown[market] = (
+            book.state,
+            [(lv.price, lv.amount) for lv in book.bids.all()],
+            [(lv.price, lv.amount) for lv in book.asks.all()],
+            book.snapshots,
+            [(t.executed_at, t.price, t.amount, t.side) for t in tape.trades],
+            (tape.count, tape.volume, tape.vwap_units),
+            [(s.key, s.state) for s in feed.channels_for(market)],
+        )
+    return shown
+
+
+async def fault_and_recover(sim: Simulator, feed: FeedClient, *, cut: bool) -> None:
+    """A malformed frame, then a dropped (or cut) connection; back when all are LIVE."""
+    bad, reconnects = feed.stats.decode_errors, feed.stats.reconnects
+    await sim.send_malformed()
+    await until(lambda: feed.stats.decode_errors > bad, "the bad frame counted")
+    if cut:
+        await sim.cut_connections()
+    else:
+        await sim.drop_connections(1011)
+    await until(
+        lambda: feed.stats.reconnects > reconnects and all(live(feed, m) for m in MARKETS),
+        "back LIVE after the drop",
+    )
+
+
+async def test_a_faulty_session_replays_to_exactly_what_the_live_client_saw(
+    tmp_path: Path,
+) -> None:
+    """Drops, malformed frames and expiring tokens live; the replay ends with the same books,
+    tapes, states and counters, and leaves a book crossed after exactly the frames the live
+    client's was (none: the UPDATEs of a new connection no longer land on the old book)."""
+    path = tmp_path / "faulty.rec.zst"
+    live_crossed: list[tuple[str, ...]] = []
+    async with running_sim(token_ttl=1.0, token_rate_limit=False, markets=MARKETS) as sim:
+        feed = make_feed(sim)
+        recorder = Recorder(path, source="test", markets=MARKETS)
+        feed.recorder = recorder
+        crossed_after_each_frame(feed, live_crossed)
+        for market in MARKETS:
+            feed.subscribe(market)
+        async with running(feed):
+            await until(lambda: all(live(feed, m) for m in MARKETS), "LIVE")
+            for n in range(3):
+                await fault_and_recover(sim, feed, cut=n == 1)
+            await until(lambda: bool(feed.tape.tape("BTCUSD").count), "trades")
+        recorder.close()
+    live_view = everything_shown(feed)
+
+    session = Session.create(SessionOptions(replay=path, replay_speed=0))
+    replay_crossed: list[tuple[str, ...]] = []
+    crossed_after_each_frame(session.feed, replay_crossed)
+    assert await run_stream(session, interval=0.05, out=io.BytesIO()) == 0
+    assert everything_shown(session.feed) == live_view
+    assert replay_crossed == live_crossed
+    assert not any(live_crossed), "the simulator never sends a crossed book"
