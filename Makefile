@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/sordash --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check app widgets sordash tests benchmarks
-	$(BIN)/ruff format --check app widgets sordash tests benchmarks
+	$(BIN)/ruff check app widgets styles sordash tests benchmarks
+	$(BIN)/ruff format --check app widgets styles sordash tests benchmarks
 	$(BIN)/mypy
 
 test: lint

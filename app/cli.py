@@ -111,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         "Subcommands: `sordash stream --help`, `sordash sim --help`.",
     )
     _add_connection_args(parser)
+    parser.add_argument(
+        "--theme",
+        default=None,
+        metavar="NAME",
+        help="colour theme: sordash-light, sordash-high-contrast or any Textual theme "
+        "(default: the config's [dashboard] theme, else textual-dark)",
+    )
     return parser
 
 
@@ -234,8 +241,15 @@ def _main_dashboard(argv: list[str]) -> int:
     try:
         session, config = _session(args)
         from app.keymap import check_keymap
+        from styles.themes import check_theme
 
-        check_keymap(config.keys, f"config file {config.path}" if config.path else "the config")
+        where = f"config file {config.path}" if config.path else "the config"
+        check_keymap(config.keys, where)
+        if args.theme is not None:
+            config.dashboard.theme = args.theme
+            check_theme(args.theme, "--theme")
+        else:
+            check_theme(config.dashboard.theme, f"{where}: [dashboard] theme")
     except (ConfigError, RecordingError) as exc:
         print(redact(f"sordash: {exc}"), file=sys.stderr)
         return EXIT_USAGE

@@ -15,6 +15,7 @@ client_secret = "..."
 [dashboard]
 refresh_hz = 30
 depth = 15
+theme = "sordash-light"   # or sordash-high-contrast, or any Textual theme
 
 [keys]          # binding id = key(s), e.g. remap subscribe to ctrl+n
 subscribe = "ctrl+n"
@@ -77,6 +78,10 @@ class DashboardConfig(msgspec.Struct, forbid_unknown_fields=True):
     median); the oldest go first."""
     large_trade_multiple: float = 5.0
     """A trade this many times the market's median size is highlighted."""
+    theme: str = "textual-dark"
+    """The colour theme: ``sordash-light``, ``sordash-high-contrast`` or any Textual theme.
+    Checked against the themes there are before the dashboard starts
+    (``styles.themes.check_theme``: the core does not know Textual's)."""
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):

@@ -53,6 +53,7 @@ from app.protocol import SCOPE
 from app.redact import redact
 from app.session import Session
 from styles import STYLES_DIR
+from styles.themes import SORDASH_THEMES, check_theme
 from widgets.help_screen import HelpRow, HelpScreen
 from widgets.market_tabs import MarketTabs
 from widgets.market_view import MarketView, market_badge
@@ -681,6 +682,10 @@ class DashboardApp(App[None]):
         self.feed = feed
         self.config = config if config is not None else Config()
         check_keymap(self.config.keys)  # a bad [keys] table is refused, never half-applied
+        check_theme(self.config.dashboard.theme)
+        for theme in SORDASH_THEMES:
+            self.register_theme(theme)
+        self.theme = self.config.dashboard.theme
         self.clock = clock
         self.start_feed = start_feed
         self.dashboard = DashboardScreen(feed, self.config, clock)

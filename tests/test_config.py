@@ -165,3 +165,43 @@ def test_tape_size_sets_the_trades_kept_per_market(tmp_path: Path) -> None:
     assert tape is not None and len(tape.trades) == 3
     with pytest.raises(ConfigError, match="tape_size must be positive"):
         load_config(write(tmp_path, "[dashboard]\ntape_size = 0\n"))
+
+
+def test_the_theme_comes_from_the_dashboard_table(tmp_path: Path) -> None:
+    from styles.themes import check_theme
+
+    config = load_config(write(tmp_path, '[dashboard]\ntheme = "sordash-high-contrast"\n'))
+    assert config.dashboard.theme == "sordash-high-contrast"
+    check_theme(config.dashboard.theme)  # one of the themes there are: no error
+    assert load_config(write(tmp_path, "env = 'sandbox'\n")).dashboard.theme == "textual-dark"
+
+
+def test_an_unknown_theme_is_refused_naming_the_file_the_value_and_the_themes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, '[dashboard]\ntheme = "sordash-lite"\n')
+    assert cli_main(["--demo", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"config file {path}: [dashboard] theme 'sordash-lite' is not a theme" in err
+    assert "sordash-light" in err and "sordash-high-contrast" in err and "nord" in err
+
+
+def test_an_unknown_theme_on_the_command_line_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, '[dashboard]\ntheme = "sordash-light"\n')
+    assert cli_main(["--demo", "--config", str(path), "--theme", "solarised"]) == 2
+    err = capsys.readouterr().err
+    assert "--theme 'solarised' is not a theme; use one of" in err and "solarized-dark" in err
+
+
+def test_the_app_refuses_an_unknown_theme_too() -> None:
+    """A config built in code (tests, screenshots) is checked as the file's is."""
+    from app.config import DashboardConfig
+    from app.dashboard import DashboardApp
+    from app.feed import FeedClient
+
+    with pytest.raises(
+        ConfigError, match=r"theme 'dark' is not a theme; use one of .*textual-dark"
+    ):
+        DashboardApp(feed=FeedClient(), config=Config(dashboard=DashboardConfig(theme="dark")))

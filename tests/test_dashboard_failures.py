@@ -62,7 +62,7 @@ async def test_offline_start_shows_the_markets_and_a_countdown_that_counts() -> 
     app = DashboardApp(feed=feed, config=Config(), clock=clock)
     async with app.run_test(size=SIZE):
         await until(lambda: "next in" in banner(app), "the retry announced")
-        assert "1 BTCUSD AUTHENTICATING" in tabs(app) and "2 ETHUSD AUTHENTICATING" in tabs(app)
+        assert "1 BTCUSD ◐ AUTHENTICATING" in tabs(app) and "2 ETHUSD ◐ AUTHENTICATING" in tabs(app)
         await until(
             lambda: (
                 "not connected (authenticating): token endpoint unreachable"
@@ -93,7 +93,7 @@ async def test_refused_credentials_show_the_markets_failed_with_the_reason() -> 
         app = DashboardApp(feed=feed, config=Config())
         async with app.run_test(size=SIZE):
             await until(lambda: feed.state is ConnectionState.AUTH_FAILED, "refused")
-            await until(lambda: "1 BTCUSD FAILED" in tabs(app), "the tab says FAILED")
+            await until(lambda: "1 BTCUSD ✗ FAILED" in tabs(app), "the tab says FAILED")
             await until(
                 lambda: "rejected the client id or secret" in header(app, "BTCUSD"),
                 "the market says why",

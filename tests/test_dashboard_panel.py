@@ -121,7 +121,7 @@ async def test_a_hidden_markets_tab_follows_its_state_on_the_next_tick() -> None
     scene = Scene()
     async with scene.app.run_test(size=(80, 24)) as pilot:
         two_live_markets(scene)
-        await until(lambda: "ETHUSD LIVE" in tabs_text(scene), "ETHUSD's tab LIVE")
+        await until(lambda: "ETHUSD ● LIVE" in tabs_text(scene), "ETHUSD's tab LIVE")
         assert not scene.app.dashboard.views["ETHUSD"].display
         await pilot.pause()  # the feed events of the setup handled (each asks for chrome)
         ticks = scene.app.dashboard.repaints
@@ -129,7 +129,7 @@ async def test_a_hidden_markets_tab_follows_its_state_on_the_next_tick() -> None
         await until(lambda: scene.app.dashboard.repaints > ticks, "a tick after the setup's chrome")
         scene.feed.store.reset("ETHUSD")
         # The app's clock is frozen: only the repaint tick can change the tabs now.
-        await until(lambda: "ETHUSD STALE" in tabs_text(scene), "the hidden tab says STALE")
+        await until(lambda: "ETHUSD ○ STALE" in tabs_text(scene), "the hidden tab says STALE")
 
 
 async def test_a_frozen_display_keeps_its_ladder_when_a_key_moves_the_highlight() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
+from app.config import Config, DashboardConfig
 from app.events import ConnectionState, SubState
 from app.protocol import UNKNOWN_CHANNEL_PARAMS_CONFIGURATION
 from tests.dashboard_data import (
@@ -185,3 +186,25 @@ def test_auth_failed(snap_compare: SnapCompare) -> None:
         )
 
     assert snap_compare(scene.app, terminal_size=(80, 24), run_before=settle(build, scene))
+
+
+def many_states(scene: Scene) -> None:
+    """One market LIVE (with a large trade), one SYNCING, one FAILED: most of the palette."""
+    one_market(scene)
+    scene.subscribe("ETHUSD")
+    bids, _ = book_levels("ETHUSD")
+    for i in range(3):
+        scene.ingest(update_frame("ETHUSD", 100 + i, bids=[bids[i]]), MONO - 1.0)
+    scene.feed.subscribe("NOPEUSD")
+    channels = ["market_data", "execution_data"]
+    scene.ingest(
+        subscribe_result("NOPEUSD", channels, UNKNOWN_CHANNEL_PARAMS_CONFIGURATION), MONO - 1
+    )
+
+
+@pytest.mark.parametrize("theme", ["sordash-light", "sordash-high-contrast"])
+def test_theme(snap_compare: SnapCompare, theme: str) -> None:
+    """sordash's own themes, chosen in the config: bids, asks, badges and labels recoloured,
+    each state still marked by its glyph (● ◐ ✗) and the large trade by ▮."""
+    scene = Scene(Config(dashboard=DashboardConfig(theme=theme)))
+    assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(many_states, scene))

@@ -524,9 +524,11 @@ class DepthLadder(CachedStyles):
         return (fast, (row.total, self._bar_eighths(row, cols)))
 
     def forget_styles(self) -> None:
-        """Styles changed: the combined row styles go too."""
+        """Styles changed (a theme, a class): the combined row styles and the built lines
+        go too, or rows that no data touched kept the old theme's colours."""
         super().forget_styles()
         self._combos = {}
+        self._strips = None
 
     def _row_styles(self, base: Style) -> dict[tuple[bool, bool, bool], tuple[Style, Style, Style]]:
         """(text, amount, bar) styles per (is_bid, touch, flash), combined once per build."""

@@ -35,9 +35,11 @@ class HelpScreen(ModalScreen[None]):
         for keys, description in self.rows:
             table.add_row(keys, description)
         notes = Text(
-            "b* / s*: trade side inferred (the API gives none). STALE: kept from before a "
-            "drop or resync, not current. Every action is also in the command palette "
-            "(ctrl+p). Keys can be remapped in the config file's [keys] table by binding id.",
+            "b* / s*: trade side inferred (the API gives none); ▮ marks a large trade. "
+            "States: ● live, ◐ on its way, ○ not current (STALE: kept from before a drop or "
+            "resync), ✗ failed. Every action is also in the command palette (ctrl+p), the "
+            "colour theme too; the config file's [dashboard] theme sets it at start. Keys "
+            "can be remapped in the config file's [keys] table by binding id.",
         )
         with VerticalScroll(id="help"):
             yield Label("sordash — keys", id="help-title")

@@ -3,7 +3,8 @@
 The view reads the feed's store, tape and subscriptions when the screen tells it to
 (:meth:`MarketView.refresh_data` on a dirty tick, :meth:`MarketView.refresh_clock` once a
 second for ages); it never subscribes to data itself. State is shown with classes:
-``-stale``, ``-syncing``, ``-failed``, ``-crossed``, ``-current``. Its own view state, the
+``-stale``, ``-syncing``, ``-failed``, ``-crossed``, ``-current``; the header's badge and
+colours come from the shared palette (:mod:`widgets.palette`). Its own view state, the
 ladder's depth and grouping, are reactives: setting one repaints the ladder at once.
 """
 
@@ -25,23 +26,20 @@ from app.feed import HEARTBEAT_KEY, FeedClient
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
 from app.tape import MarketTape
 from widgets.depth_ladder import GROUP_MULTIPLES, DepthLadder, format_bps
+from widgets.palette import (
+    BAD,
+    TEXT_ASK,
+    TEXT_BAD,
+    TEXT_BID,
+    TEXT_MUTED,
+    TEXT_WARN,
+    WARN,
+    badge_class,
+    badge_label,
+)
 from widgets.subscription_panel import SubscriptionPanel, format_age
 from widgets.text_lines import TextLines
 from widgets.trade_tape import SIDE_TEXT, TradeTape
-
-_BADGE_STYLE = {
-    "AUTHENTICATING": "bold black on yellow",
-    "CONNECTING": "bold black on yellow",
-    "OFFLINE": "bold white on grey42",
-    "LIVE": "bold black on green",
-    "SYNCING": "bold black on yellow",
-    "STALE": "bold white on grey42",
-    "RESYNC": "bold black on yellow",
-    "FAILED": "bold white on red",
-    "LEAVING": "bold black on yellow",
-    "NO BOOK": "bold white on grey42",
-}
-
 
 _WAITING_BADGE = {
     ConnectionState.AUTHENTICATING: "AUTHENTICATING",
@@ -266,63 +264,65 @@ class MarketView(Vertical):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(self.market, style="bold")
         text.append("  ")
-        text.append(f" {self.badge} ", style=_BADGE_STYLE.get(self.badge, "bold"))
+        text.append(f" {badge_label(self.badge)} ", style=badge_class(self.badge))
         places = 0
         if book is not None and book.has_data:
             bid, ask = book.best_bid, book.best_ask
             places = max(
                 decimal_places(bid.price) if bid else 0, decimal_places(ask.price) if ask else 0
             )
-            text.append("  Bid ", style="dim")
-            text.append(bid.price if bid else "—", style="bold green")
-            text.append("  Ask ", style="dim")
-            text.append(ask.price if ask else "—", style="bold red")
+            text.append("  Bid ", style=TEXT_MUTED)
+            text.append(bid.price if bid else "—", style=f"bold {TEXT_BID}")
+            text.append("  Ask ", style=TEXT_MUTED)
+            text.append(ask.price if ask else "—", style=f"bold {TEXT_ASK}")
             if book.crossed:
-                text.append("  CROSSED ", style="bold white on red")
+                text.append("  ")
+                text.append(" CROSSED ", style=BAD)
             elif book.locked:
-                text.append("  LOCKED ", style="bold black on yellow")
+                text.append("  ")
+                text.append(" LOCKED ", style=WARN)
         text.append("\n")
         if md is not None and md.state is SubState.FAILED:
-            text.append(f"market_data: {md.error}", style="bold red")
+            text.append(f"market_data: {md.error}", style=TEXT_BAD)
         elif book is not None and book.has_data:
             spread, mid = book.spread_units, book.mid_units
             if spread is not None and mid is not None:
                 bps = book.spread_bps or 0.0
-                text.append("Sprd ", style="dim")
+                text.append("Sprd ", style=TEXT_MUTED)
                 text.append(f"{format_scaled(spread, places)} ({format_bps(bps)})")
                 mid_text = format_scaled(mid)
-                text.append("  Mid ", style="dim")
+                text.append("  Mid ", style=TEXT_MUTED)
                 text.append(format_scaled(mid, max(places, decimal_places(mid_text))))
             else:
-                text.append("one side of the book is empty", style="yellow")
+                text.append("one side of the book is empty", style=TEXT_WARN)
         elif self.feed.state in _WAITING_BADGE and (book is None or not book.has_data):
             # No token or no socket yet: say why, not "waiting for the snapshot".
             feed = self.feed
             why = f": {feed.state_detail}" if feed.state_detail else ""
-            style = "bold red" if self.badge == "FAILED" else "yellow"
+            style = TEXT_BAD if self.badge == "FAILED" else TEXT_WARN
             text.append(f"not connected ({feed.state.value}){why}", style=style)
         elif book is not None and book.state is BookState.SYNCING:
-            text.append("waiting for the snapshot", style="yellow")
+            text.append("waiting for the snapshot", style=TEXT_WARN)
         age = md.age(now) if md is not None else None
         if age is not None:
-            text.append("  upd ", style="dim")
+            text.append("  upd ", style=TEXT_MUTED)
             text.append(f"{format_age(age)} ago")
         text.append("\n")
         last = tape.last if tape is not None else None
         ed = self.feed.subscriptions.get((EXECUTION_DATA, self.market))
         if ed is not None and ed.state is SubState.FAILED:
-            text.append(f"execution_data: {ed.error}", style="bold red")
+            text.append(f"execution_data: {ed.error}", style=TEXT_BAD)
         elif tape is None or last is None:
-            text.append("Last ", style="dim")
+            text.append("Last ", style=TEXT_MUTED)
             text.append("— no trades yet")
         else:
-            text.append("Last ", style="dim")
+            text.append("Last ", style=TEXT_MUTED)
             text.append(last.price, style="bold")
             text.append(f" {SIDE_TEXT[last.side]}")
-            text.append("  Vol ", style="dim")
+            text.append("  Vol ", style=TEXT_MUTED)
             text.append(tape.volume)
             vwap = tape.vwap_units
             if vwap is not None:
-                text.append("  VWAP ", style="dim")
+                text.append("  VWAP ", style=TEXT_MUTED)
                 text.append(format_scaled(vwap, places + 2))
         return text

@@ -4,19 +4,25 @@
 screen: at a 30 Hz refresh with four markets that alone costs more than the data. The
 helper here updates only when the content really changed, and asks for layout only when
 the number of lines changed (the one way such a widget's size can change here).
+
+Styles are resolved once per theme (:class:`CachedStyles`), and text that names the
+palette's component classes (:mod:`widgets.palette`) is given their styles when painted
+(:meth:`CachedStyles.styled`, :class:`StyledStatic`): no colour is written in a widget.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
+
+from widgets.palette import PALETTE_CLASSES
 
 
 def update_static(widget: Static, text: Text, last: Text | None) -> Text:
@@ -79,11 +85,18 @@ class CachedStyles(CachedLines):
     style walks the DOM (tens of µs); a Line API widget repainted 30 times a second asks
     for the same few styles thousands of times. This cache lives until Textual reports a
     style update for the widget (class, CSS or theme change) or the theme changes.
+
+    Component colours are resolved as Textual paints a widget's own: a colour with alpha
+    (``$foreground-muted``, ``$success 45%``) is blended over the background under it, which
+    Textual's partial component styles leave out (they drop the alpha: a muted label came
+    out at full strength). ``auto`` is the text colour that contrasts with that background,
+    black or white at full strength, as Textual's partial styles give it.
     """
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self._resolved_styles: dict[str, Style] = {}
+        self._span_styles: dict[str, Style] = {}
         self._base_style: Style | None = None
         self._styles_theme = ""
 
@@ -95,6 +108,7 @@ class CachedStyles(CachedLines):
     def forget_styles(self) -> None:
         """Drop cached styles (subclasses drop what they derived from them too)."""
         self._resolved_styles = {}
+        self._span_styles = {}
         self._base_style = None
 
     def _check_theme(self) -> None:
@@ -112,14 +126,94 @@ class CachedStyles(CachedLines):
         return style
 
     def component_style(self, name: str) -> Style:
-        """A component class's partial rich style."""
+        """A component class's partial rich style (colours blended as the class docstring
+        says)."""
         self._check_theme()
         style = self._resolved_styles.get(name)
         if style is None:
-            style = self._resolved_styles[name] = self.get_component_rich_style(name, partial=True)
+            style = self._resolved_styles[name] = self._resolve_component(name)
+        return style
+
+    def _resolve_component(self, name: str) -> Style:
+        styles = self.get_component_styles(name)
+        background = self.background_colors[1]
+        bgcolor = None
+        if styles.has_rule("background") and styles.background.a > 0:
+            background = background + styles.background
+            bgcolor = background.rich_color
+        color = None
+        if styles.auto_color:  # ``color: auto`` sets this rule, not ``color``
+            color = background.get_contrast_text(1.0).rich_color
+        elif styles.has_rule("color") and styles.color.a > 0:
+            color = (background + styles.color).rich_color
+        return Style(color=color, bgcolor=bgcolor) + styles.text_style
+
+    def styled(self, text: Text) -> Text:
+        """A copy of ``text`` whose spans that name component classes have those classes'
+        styles.
+
+        A span's style may be one class (``"badge--good"``) or words mixing classes and
+        Rich attributes (``"bold text--warn"``); a :class:`Style` is left as it is. Text
+        built this way names roles, not colours, and is recoloured by every theme.
+        """
+        styled = text.copy()
+        styled.spans = [
+            Span(span.start, span.end, self._span_style(span.style))
+            if isinstance(span.style, str)
+            else span
+            for span in text.spans
+        ]
+        return styled
+
+    def _span_style(self, words: str) -> Style:
+        style = self._span_styles.get(words)
+        if style is None:
+            classes = self._get_component_classes()
+            style = Style.combine(
+                self.component_style(word) if word in classes else Style.parse(word)
+                for word in words.split()
+            )
+            self._span_styles[words] = style
         return style
 
     @staticmethod
     def line(segments: list[Segment], width: int, fill: Style) -> Strip:
         """One line of a Line API widget: ``segments`` cut or padded with ``fill`` to ``width``."""
         return Strip(segments).crop_extend(0, width, fill)
+
+
+class StyledStatic(CachedStyles, Static):
+    """A :class:`~textual.widgets.Static` that shows Rich text naming palette classes.
+
+    The text's spans name the classes of :mod:`widgets.palette` (states, warnings,
+    labels); they are resolved when the widget paints, so a theme change recolours it
+    without new text. :meth:`show_text` repaints only when the text really changed.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(PALETTE_CLASSES)
+
+    _source: Text | None = None
+    _painted: Text | None = None
+
+    def show_text(self, text: Text) -> None:
+        """Show ``text`` unless it is what is shown; relayout only if its line count changed."""
+        last = self._source
+        if last is not None and text == last:
+            return
+        relayout = last is None or text.plain.count("\n") != last.plain.count("\n")
+        self._source = text
+        self._painted = None
+        self.refresh(layout=relayout)
+
+    def forget_styles(self) -> None:
+        """Styles changed: the text is resolved again when next painted."""
+        super().forget_styles()
+        self._painted = None
+
+    def render(self) -> Text:
+        """The text with its classes resolved for the current theme."""
+        painted = self._painted
+        if painted is None:
+            painted = self.styled(self._source or Text())
+            self._painted = painted
+        return painted

@@ -1,8 +1,9 @@
 """StatusBar: the connection at a glance, one line at the top of the dashboard.
 
 Connection state and why, the environment or URL, the access token's countdown, frames
-per second, reconnects and the server clock offset (from heartbeats). Classes ``-bad``
-and ``-warn`` colour the bar when the connection is not healthy.
+per second, reconnects and the server clock offset (from heartbeats). The state is a badge
+from the shared palette (:mod:`widgets.palette`); classes ``-bad`` and ``-warn`` colour the
+bar when the connection is not healthy.
 """
 
 from __future__ import annotations
@@ -11,18 +12,8 @@ from rich.text import Text
 
 from app.events import ConnectionState
 from app.feed import FeedClient
-from widgets.quiet import QuietStatic, update_static
-
-_STATE_STYLE = {
-    ConnectionState.IDLE: "dim",
-    ConnectionState.AUTHENTICATING: "bold yellow",
-    ConnectionState.CONNECTING: "bold yellow",
-    ConnectionState.CONNECTED: "bold green",
-    ConnectionState.RECONNECTING: "bold yellow",
-    ConnectionState.AUTH_FAILED: "bold red",
-    ConnectionState.STOPPED: "dim",
-    ConnectionState.FAILED: "bold red",
-}
+from widgets.palette import TEXT_BAD, TEXT_MUTED, TEXT_WARN, WARN, badge_class, badge_label
+from widgets.quiet import StyledStatic
 
 
 def format_countdown(seconds: float) -> str:
@@ -35,10 +26,8 @@ def format_countdown(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class StatusBar(QuietStatic):
+class StatusBar(StyledStatic):
     """Connection state, endpoint, token countdown, rates and clock offset."""
-
-    _shown: Text | None = None
 
     def show(
         self,
@@ -53,37 +42,39 @@ class StatusBar(QuietStatic):
         state = feed.state
         stats = feed.stats
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" ● ", style=_STATE_STYLE[state])
-        text.append(state.value.upper(), style=_STATE_STYLE[state])
+        word = state.value.upper()
+        text.append(" ")
+        text.append(f" {badge_label(word)} ", style=badge_class(word))
         if frozen:
-            text.append(f"  FROZEN ({resume_key} resumes) ", style="bold black on yellow")
+            text.append(" ")
+            text.append(f" FROZEN ({resume_key} resumes) ", style=WARN)
         if state is not ConnectionState.CONNECTED and feed.state_detail:
             text.append(f" {feed.state_detail}")
-        text.append(" │ ", style="dim")
+        text.append(" │ ", style=TEXT_MUTED)
         text.append(feed.label or "no endpoint")
         expires = stats.token_expires_at
         if expires is not None:
-            text.append(" │ token ", style="dim")
+            text.append(" │ token ", style=TEXT_MUTED)
             left = expires - now
             if left <= 0:
                 # Normal on a long-lived socket (docs/protocol.md §7): the open connection stays
                 # open, and the next connection fetches a fresh token first.
-                text.append("expired, renewed on reconnect", style="dim")
+                text.append("expired, renewed on reconnect", style=TEXT_MUTED)
             else:
-                text.append(format_countdown(left), style="bold red" if left < 60 else "")
-        text.append(" │ ", style="dim")
+                text.append(format_countdown(left), style=TEXT_BAD if left < 60 else "")
+        text.append(" │ ", style=TEXT_MUTED)
         text.append(f"{stats.frames_per_s:,.0f} fr/s")
-        text.append(" │ reconnects ", style="dim")
-        text.append(str(stats.reconnects), style="yellow" if stats.reconnects else "")
+        text.append(" │ reconnects ", style=TEXT_MUTED)
+        text.append(str(stats.reconnects), style=TEXT_WARN if stats.reconnects else "")
         if stats.clock_offset_ns is not None:
-            text.append(" │ clock ", style="dim")
+            text.append(" │ clock ", style=TEXT_MUTED)
             text.append(f"{stats.clock_offset_ns / 1e6:+,.0f} ms")
         if stats.decode_errors:
-            text.append(" │ bad frames ", style="dim")
-            text.append(str(stats.decode_errors), style="bold red")
+            text.append(" │ bad frames ", style=TEXT_MUTED)
+            text.append(str(stats.decode_errors), style=TEXT_BAD)
         if note:
-            text.append(" │ ", style="dim")
-            text.append(note, style="yellow")
+            text.append(" │ ", style=TEXT_MUTED)
+            text.append(note, style=TEXT_WARN)
         self.set_class(state in (ConnectionState.AUTH_FAILED, ConnectionState.FAILED), "-bad")
         self.set_class(state is ConnectionState.RECONNECTING, "-warn")
-        self._shown = update_static(self, text, self._shown)
+        self.show_text(text)

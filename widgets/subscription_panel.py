@@ -1,7 +1,8 @@
 """SubscriptionPanel: the state of every channel of one market, one line each.
 
-For each channel: its state, the server's error code when it failed, messages received,
-the age of the newest message and whether the last ``subscription_list`` confirmed it.
+For each channel: its state (a badge from the shared palette, :mod:`widgets.palette`), the
+server's error code when it failed, messages received, the age of the newest message and
+whether the last ``subscription_list`` confirmed it.
 The shared ``heartbeat`` channel is listed too unless the panel is compact (grid layout).
 Errors that belong to the market (from the feed) are shown on a last line.
 """
@@ -11,14 +12,19 @@ from __future__ import annotations
 from rich.text import Text
 
 from app.events import Subscription, SubState
-from widgets.quiet import QuietStatic, update_static
+from widgets.palette import (
+    TEXT_BAD,
+    TEXT_GOOD,
+    TEXT_MUTED,
+    TEXT_WARN,
+    badge_class,
+    badge_label,
+)
+from widgets.quiet import StyledStatic
 
-_STATE_STYLE = {
-    SubState.PENDING: "yellow",
-    SubState.ACTIVE: "green",
-    SubState.FAILED: "bold red",
-    SubState.UNSUBSCRIBING: "yellow",
-}
+STATE_WIDTH = 8
+"""Cells a channel's state word takes (``PENDING``, ``ACTIVE``): the columns after it stay
+put whatever the state."""
 
 
 def format_age(age: float | None) -> str:
@@ -38,7 +44,7 @@ def format_age(age: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-class SubscriptionPanel(QuietStatic):
+class SubscriptionPanel(StyledStatic):
     """Channel states of one market (updated in place by its MarketView)."""
 
     DEFAULT_CSS = """
@@ -53,7 +59,6 @@ class SubscriptionPanel(QuietStatic):
     every tick, and repainting them 30 times a second cost a fifth of each screen update
     for figures nobody reads that fast."""
 
-    _shown: Text | None = None
     _shown_key: tuple[object, ...] = ()
     _shown_at: float = float("-inf")
 
@@ -82,15 +87,17 @@ class SubscriptionPanel(QuietStatic):
             if sub.state is SubState.FAILED:
                 failed = True
                 # The server's code in full: it is what a trader reports or looks up.
-                text.append(f"✗ {sub.error or 'refused'}", style="bold red")
+                text.append(f"✗ {sub.error or 'refused'}", style=TEXT_BAD)
                 continue
-            text.append(f"{sub.state.value.upper():<8}", style=_STATE_STYLE[sub.state])
+            word = sub.state.value.upper()
+            text.append(badge_label(word), style=badge_class(word))
+            text.append(" " * (STATE_WIDTH - len(word)))
             if sub.confirmed is True:
-                text.append(" ✓ listed  ", style="green")
+                text.append(" ✓ listed  ", style=TEXT_GOOD)
             elif sub.confirmed is False:
-                text.append(" ✗ UNLISTED", style="bold red")
+                text.append(" ✗ UNLISTED", style=TEXT_BAD)
             else:
-                text.append(" ? unlisted", style="dim")
+                text.append(" ? unlisted", style=TEXT_MUTED)
             text.append(f" {sub.messages:>7,} msg")
             age = sub.age(now)
             if age is not None:
@@ -99,6 +106,6 @@ class SubscriptionPanel(QuietStatic):
             text.append("no channels")
         if error:
             text.append("\n")
-            text.append(f"⚠ {error}", style="bold yellow")
+            text.append(f"⚠ {error}", style=f"bold {TEXT_WARN}")
         self.set_class(failed, "-failed")
-        self._shown = update_static(self, text, self._shown)
+        self.show_text(text)

@@ -5,9 +5,15 @@ The text comes as one Rich ``Text``; each line is turned into a :class:`Strip` o
 kept, and only the lines whose text changed are repainted. As a ``Static`` such text was
 rendered again whole on every change (about 0.4 ms a line, the costliest thing on screen
 per line), and a one-line change repainted every line.
+
+The text's spans may name the palette's component classes (:mod:`widgets.palette`); they
+are resolved as each line is built, so a theme change (which drops the built lines)
+recolours the text without new text.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -16,11 +22,14 @@ from textual.content import Content
 from textual.geometry import Region, Size
 from textual.strip import Strip
 
+from widgets.palette import PALETTE_CLASSES
 from widgets.quiet import CachedStyles
 
 
 class TextLines(CachedStyles):
     """Lines of Rich text, each repainted only when it changed; as tall as its text."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(PALETTE_CLASSES)
 
     DEFAULT_CSS = """
     TextLines {
@@ -82,7 +91,7 @@ class TextLines(CachedStyles):
         strip = self._strips.get(y)
         if strip is None:
             if y < len(self._lines):
-                line = self._lines[y].copy()
+                line = self.styled(self._lines[y])
                 line.truncate(width, overflow="ellipsis")
                 # Through Textual's Content, as Static renders text: the same segments, so
                 # the same cells and the same screenshots.

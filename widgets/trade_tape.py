@@ -3,7 +3,8 @@
 Each row shows the execution time to the millisecond (UTC), price, amount and the side.
 The API gives no aggressor side, so the side is *inferred* (:mod:`app.tape`) and always
 written with an asterisk (``b*`` / ``s*``, ``?`` when unknown), explained by a legend line.
-A trade at least ``large_multiple`` times the median size on the tape is highlighted.
+A trade at least ``large_multiple`` times the median size on the tape is highlighted, and
+marked :data:`LARGE_MARK` in a column of its own, so it reads without colour too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from app.tape import MarketTape, Side, Trade
 from widgets.quiet import CachedStyles
 
 SIDE_TEXT: Final = {Side.BUY: "b*", Side.SELL: "s*", Side.UNKNOWN: "?"}
+LARGE_MARK: Final = "▮"
+"""Marks a large trade (one cell, after the side; the column is there for every row while
+large trades are marked, so no column moves when one prints)."""
 _SIDE_CLASS: Final = {
     Side.BUY: "trade-tape--buy",
     Side.SELL: "trade-tape--sell",
@@ -133,6 +137,12 @@ class TradeTape(CachedStyles):
         """Rebuild at the new size on the next paint."""
         self._strips = None
 
+    def forget_styles(self) -> None:
+        """Styles changed (a theme, a class): every line is built again in the new colours."""
+        super().forget_styles()
+        self._strips = None
+        self._row_cache = {}
+
     def render_line(self, y: int) -> Strip:
         """One line of the tape (Line API)."""
         size = (self.size.width, self.size.height)
@@ -153,8 +163,10 @@ class TradeTape(CachedStyles):
         amounts = [format_scaled(t.amount_units, amount_places) for t in trades]
         pw = max([len("Price"), *(len(p) for p in prices)])
         aw = max([len("Amount"), *(len(a) for a in amounts)])
-        # Narrow: the time shortens to MM:SS.mmm, then goes; price, amount and side stay.
-        core = pw + 1 + aw + 3
+        # Narrow: the time shortens to MM:SS.mmm, then goes; price, amount, side and the
+        # large-trade mark stay.
+        mark = 2 if self.large_multiple > 0 else 0
+        core = pw + 1 + aw + 3 + mark
         tw = 12 if width >= core + 13 else 9 if width >= core + 10 else 0
         head = f"{'Time UTC':<{tw}} " if tw else ""
         header = f"{head}{'Price':>{pw}} {'Amount':>{aw}} Sd"
@@ -175,18 +187,18 @@ class TradeTape(CachedStyles):
             if strip is None:
                 style = base + self.component_style(_SIDE_CLASS[trade.side])
                 amount_style = style
-                if large is not None and trade.amount_units >= large:
+                is_large = large is not None and trade.amount_units >= large
+                if is_large:
                     amount_style = style + large_style
                 when = f"{format_ms(trade.executed_ns, short=tw == 9):<{tw}} " if tw else ""
-                strip = self.line(
-                    [
-                        Segment(f"{when}{price:>{pw}} ", style),
-                        Segment(f"{amount:>{aw}}", amount_style),
-                        Segment(f" {SIDE_TEXT[trade.side]}", style),
-                    ],
-                    width,
-                    base,
-                )
+                segments = [
+                    Segment(f"{when}{price:>{pw}} ", style),
+                    Segment(f"{amount:>{aw}}", amount_style),
+                    Segment(f" {SIDE_TEXT[trade.side]:<2}", style),
+                ]
+                if is_large:
+                    segments.append(Segment(f" {LARGE_MARK}", style))
+                strip = self.line(segments, width, base)
             fresh[trade] = strip
             strips.append(strip)
         self._row_cache = fresh  # keep only what is still on screen
