@@ -5,6 +5,9 @@
   feed not recording, measured in the same run (goal, issue 12: <= 1.10).
 - ``recording_bytes_per_frame``: compressed bytes on disk per frame, as a ratio of the raw
   JSON bytes received.
+- ``replay_rate``: frames/s a full-speed replay of that recording goes through (read on its
+  thread, decompressed, each record through ``FeedClient.replay``), as a ratio of the same
+  frames handed to ``FeedClient.ingest`` in a loop, in memory (goal, issue 12: >= 0.8).
 - ``recording_zstd_*`` / ``recording_gzip_*``: the two candidates on the same recorded
   text: how much smaller, and MB/s of CPU compressing it (why the format uses zstd).
 """
@@ -21,7 +24,8 @@ import zstandard
 
 from app.auth import Credentials
 from app.feed import FeedClient
-from app.recording import ZSTD_LEVEL, Recorder
+from app.recording import ZSTD_LEVEL, Frame, Recorder, read_recording
+from app.session import Session, SessionOptions
 from benchmarks.common import report
 from benchmarks.simproc import (
     CLIENT_ID,
@@ -58,6 +62,23 @@ async def _feed_cpu(token_url: str, ws_url: str, record: Path | None) -> tuple[f
     return (cpu1 - cpu0) / (wall1 - wall0), frames, raw
 
 
+def _replay_rates(path: Path) -> tuple[float, float, int]:
+    """(frames/s replaying the file, frames/s ingesting its frames from memory, frames)."""
+    records = list(read_recording(path))
+    frames = [r.data for r in records if isinstance(r, Frame)]
+    feed = FeedClient(adopt_channels=True, heartbeat_channel=False)
+    feed.start_replay()
+    start = time.perf_counter()
+    for record in records:  # the same records, minus the file, the thread and the pacing
+        feed.replay(record)
+    in_memory = len(frames) / (time.perf_counter() - start)
+    session = Session.create(SessionOptions(replay=path, replay_speed=0))
+    start = time.perf_counter()
+    asyncio.run(session.run())
+    replayed = session.feed.stats.frames / (time.perf_counter() - start)
+    return replayed, in_memory, len(frames)
+
+
 def _compression(text: bytes) -> None:
     for name, compress in (
         ("zstd", zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress),
@@ -88,5 +109,8 @@ def run() -> None:
             size / max(raw, 1),
             "the raw JSON",
         )
+        replayed, in_memory, count = _replay_rates(path)
+        report("replay_rate", replayed, "frames/s", replayed / in_memory, "ingest from memory")
+        report("replay_in_memory_rate", in_memory, f"frames/s ({count} frames)")
         text = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
         _compression(bytes(text))
