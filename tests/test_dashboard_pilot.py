@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -225,26 +226,19 @@ async def test_the_screens_view_state_drives_what_is_shown() -> None:
         assert view.depth == 1, "the depth never goes below one level"
 
 
-async def test_the_feed_stops_however_the_app_ends() -> None:
+@pytest.mark.parametrize("how", ["q", "exit"])
+async def test_quit_closes_the_connection_cleanly(how: str) -> None:
+    """``q``, and any other end of the app (``exit``: a signal, ctrl+q), stop the feed."""
     async with running_sim() as sim:
         feed = make_feed(sim)
         feed.subscribe("BTCUSD")
         app = DashboardApp(feed=feed, config=Config())
         async with app.run_test(size=SIZE):
             await until(lambda: feed.state is ConnectionState.CONNECTED, "connected")
-            app.exit()  # not through q: as a signal or ctrl+q ends it
-            await until(lambda: not app.is_running, "the app exits")
-        assert feed.state is ConnectionState.STOPPED
-
-
-async def test_quit_closes_the_connection_cleanly() -> None:
-    async with running_sim() as sim:
-        feed = make_feed(sim)
-        feed.subscribe("BTCUSD")
-        app = DashboardApp(feed=feed, config=Config())
-        async with app.run_test(size=SIZE):
-            await until(lambda: feed.state is ConnectionState.CONNECTED, "connected")
-            press(app, "q")
+            if how == "q":
+                press(app, "q")
+            else:
+                app.exit()
             await until(lambda: not app.is_running, "the app exits")
         assert feed.state is ConnectionState.STOPPED
         assert app.return_code in (0, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from rich.errors import StyleSyntaxError
 from rich.style import Style
 from textual.color import Color, ColorParseError
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -175,17 +177,22 @@ def theme_hex(scene: Scene, variable: str) -> str:
     return Color.parse(scene.app.theme_variables[variable]).hex.lower()
 
 
+async def fill_and_paint(scene: Scene, pilot: Pilot[None], fill: Callable[[Scene], object]) -> None:
+    """Once the app runs: ``fill`` the scene's feed, then paint everything."""
+    await pilot.pause()
+    fill(scene)
+    await pilot.pause()
+    scene.app.dashboard.repaint_now()
+    await pilot.pause()
+
+
 async def test_a_theme_change_recolours_bids_asks_and_badges_at_once() -> None:
     """What a user sees on picking a theme in the palette: the bid price, the LIVE badges,
     the ladder's best bid and the tape's sells take the new theme's colours, with no new
     data (the ladder's and the tape's built lines used to keep the old ones)."""
     scene = Scene()
     async with scene.app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        one_market(scene)
-        await pilot.pause()
-        scene.app.dashboard.repaint_now()
-        await pilot.pause()
+        await fill_and_paint(scene, pilot, one_market)
         view = scene.app.dashboard.views["BTCUSD"]
         tabs = scene.app.dashboard.query_one(MarketTabs)
 
@@ -233,11 +240,7 @@ def test_every_state_has_a_class_and_a_one_cell_glyph() -> None:
 async def test_states_are_marked_by_glyphs_in_header_tabs_panel_and_status() -> None:
     scene = Scene()
     async with scene.app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        many_states(scene)
-        await pilot.pause()
-        scene.app.dashboard.repaint_now()
-        await pilot.pause()
+        await fill_and_paint(scene, pilot, many_states)
         app = scene.app
         headers = {m: str(view.header.render()) for m, view in app.dashboard.views.items()}
         assert "● LIVE" in headers["BTCUSD"]
@@ -268,11 +271,7 @@ async def test_a_large_trade_is_marked_without_colour_and_no_column_moves(
 ) -> None:
     scene = Scene()
     async with scene.app.run_test(size=size) as pilot:
-        await pilot.pause()
-        one_market(scene)
-        await pilot.pause()
-        scene.app.dashboard.repaint_now()
-        await pilot.pause()
+        await fill_and_paint(scene, pilot, one_market)
         rows = [row for row in tape_rows(scene) if row.endswith(("b*", "s*", LARGE_MARK))]
         assert len(rows) > 5
         marked = [row for row in rows if LARGE_MARK in row]
@@ -285,9 +284,5 @@ async def test_a_large_trade_is_marked_without_colour_and_no_column_moves(
 async def test_no_mark_column_when_large_trades_are_not_highlighted() -> None:
     scene = Scene(Config(dashboard=DashboardConfig(large_trade_multiple=0)))
     async with scene.app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        one_market(scene)
-        await pilot.pause()
-        scene.app.dashboard.repaint_now()
-        await pilot.pause()
+        await fill_and_paint(scene, pilot, one_market)
         assert not any(LARGE_MARK in row for row in tape_rows(scene))
