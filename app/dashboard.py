@@ -574,8 +574,17 @@ class DashboardScreen(Screen[None]):
     def _current_view(self) -> MarketView | None:
         return self.views.get(self.current) if self.current else None
 
+    def _live_only(self, what: str) -> bool:
+        """In a replay, say that ``what`` needs a live connection; True if it may go on."""
+        if not self.feed.replaying:
+            return True
+        self.notify(f"{what} does nothing in a replay: the recording is what it is", timeout=4)
+        return False
+
     def action_subscribe(self) -> None:
         """Open the subscribe dialog."""
+        if not self._live_only("Subscribing"):
+            return
         feed = self.feed
         known = list(feed.known_markets) + list(self.config.known_markets)
         dialog = SubscribeDialog(known, feed.markets())
@@ -590,14 +599,14 @@ class DashboardScreen(Screen[None]):
 
     def action_unsubscribe(self) -> None:
         """Unsubscribe the current market; its view goes once the server confirms."""
-        if self.current is not None:
+        if self.current is not None and self._live_only("Unsubscribing"):
             self.feed.unsubscribe(self.current)
             self._views_to_repaint.add(self.current)
             self.feed.activity.set()
 
     def action_resync(self) -> None:
         """Ask for a fresh snapshot of the current market."""
-        if self.current is not None:
+        if self.current is not None and self._live_only("Resync"):
             self.feed.resync(self.current, "requested from the keyboard")
 
     def action_next_market(self) -> None:
@@ -765,6 +774,9 @@ class DashboardApp(App[None]):
         """Drop the connection and connect afresh (also retries after an auth failure, and
         starts a feed that stopped on an error again)."""
         worker = self._feed_worker
+        if self.feed.replaying:
+            self.dashboard.notify("Reconnect does nothing in a replay: there is no connection")
+            return
         if self.start_feed and worker is not None and worker.state is WorkerState.ERROR:
             self.feed_failure = ""
             self._feed_worker = self.run_feed()

@@ -451,6 +451,11 @@ class FeedClient:
 
     # ------------------------------------------------------------------ replay
 
+    @property
+    def replaying(self) -> bool:
+        """True when the feed is fed from a recording (no socket: live commands do nothing)."""
+        return self._replaying
+
     def start_replay(self) -> None:
         """From now on the feed is fed from a recording by :meth:`replay`: no socket and no
         timers of its own; the core's deadlines come due on the recording's clock."""

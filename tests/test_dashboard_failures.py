@@ -149,3 +149,31 @@ async def test_a_replay_at_full_speed_keeps_repainting_and_quits_on_q(tmp_path: 
         press(app, "q")
         await until(lambda: not app.is_running, "q quits")
     assert feed.stats.frames < 200_000, "before the file ended"
+
+
+async def test_a_replay_says_replay_and_live_only_keys_say_why_they_do_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "small.rec.zst"
+    big_recording(path, 500)
+    session = Session.create(SessionOptions(replay=path, replay_speed=0))
+    app = DashboardApp(session, config=Config())
+    async with app.run_test(size=SIZE, notifications=True):  # toasts shown, as live
+        status = app.dashboard.query_one(StatusBar)
+        await until(lambda: app.feed.stats.frames >= 502, "the replay has run")
+        await until(lambda: "REPLAY" in text_of(status), "the status bar says REPLAY")
+        assert "CONNECTED" not in text_of(status)
+        book = app.feed.store.get("BTCUSD")
+        assert book is not None
+        snapshots = book.snapshots
+        press(app, "r")
+        await until(lambda: "does nothing in a replay" in toasts(app), "r says why")
+        assert book.snapshots == snapshots
+        press(app, "R")
+        await until(lambda: "there is no connection" in toasts(app), "R says why")
+        await app.stop_feed()
+
+
+def toasts(app: DashboardApp) -> str:
+    """The text of the notifications on screen."""
+    return " ".join(str(toast.render()) for toast in app.screen.query("Toast"))

@@ -44,7 +44,15 @@ class StatusBar(StyledStatic):
         text = Text(no_wrap=True, overflow="ellipsis")
         word = state.value.upper()
         text.append(" ")
-        text.append(f" {badge_label(word)} ", style=badge_class(word))
+        if feed.replaying:
+            # A replay is never CONNECTED to anything: say REPLAY, and the recorded state
+            # only when it is not "connected" (a drop, the end).
+            text.append(f" {badge_label('REPLAY')} ", style=badge_class("REPLAY"))
+            if state is not ConnectionState.CONNECTED:
+                text.append(" ")
+                text.append(f" {badge_label(word)} ", style=badge_class(word))
+        else:
+            text.append(f" {badge_label(word)} ", style=badge_class(word))
         if frozen:
             text.append(" ")
             text.append(f" FROZEN ({resume_key} resumes) ", style=WARN)
@@ -66,7 +74,7 @@ class StatusBar(StyledStatic):
         text.append(f"{stats.frames_per_s:,.0f} fr/s")
         text.append(" │ reconnects ", style=TEXT_MUTED)
         text.append(str(stats.reconnects), style=TEXT_WARN if stats.reconnects else "")
-        if stats.clock_offset_ns is not None:
+        if stats.clock_offset_ns is not None and not feed.replaying:  # old times, not skew
             text.append(" │ clock ", style=TEXT_MUTED)
             text.append(f"{stats.clock_offset_ns / 1e6:+,.0f} ms")
         if stats.decode_errors:
