@@ -260,8 +260,6 @@ class Recorder:
         self.flush_seconds = flush_seconds
         self.frames = 0
         """Frames recorded (queued) so far."""
-        self.written = 0
-        """Compressed bytes of the segments closed so far."""
         self.segments = 1
         self.flushes = 0
         """Blocks flushed to the disk so far (what a killed process keeps)."""
@@ -307,13 +305,6 @@ class Recorder:
     def _note_loop(self) -> None:
         with contextlib.suppress(RuntimeError):  # not on a loop: errors are reported directly
             self._loop = asyncio.get_running_loop()
-
-    @property
-    def bytes_written(self) -> int:
-        """Compressed bytes on disk so far, every segment (what the status bar shows)."""
-        with contextlib.suppress(OSError, ValueError):
-            return self.written + self._file.tell()
-        return self.written
 
     def close(self) -> None:
         """Write what is queued, end the stream and close the file (waits for the thread)."""
@@ -379,7 +370,6 @@ class Recorder:
         if size < self.rotate_bytes and now - self._segment_started < self.rotate_seconds:
             return
         self._end_segment()
-        self.written += size
         next_path = segment_path(self.path, self.segments)
         try:
             self._file, self._writer = self._open(next_path, self.segments)

@@ -20,6 +20,7 @@ import time
 
 from app.auth import Credentials
 from app.feed import FeedClient
+from app.recording import Recorder
 from benchmarks.common import report, rss_mib
 from benchmarks.simproc import (
     CLIENT_ID,
@@ -32,11 +33,14 @@ from benchmarks.simproc import (
 )
 
 
-async def feed_rate(token_url: str, ws_url: str) -> tuple[float, float, float]:
+async def feed_rate(
+    token_url: str, ws_url: str, recorder: Recorder | None = None
+) -> tuple[float, float, float]:
     """(frames/s applied by the FeedClient, CPU share of this process, RSS growth in MiB)
-    over the window."""
+    over the window; with ``recorder``, recording the session (closed at the end)."""
     await asyncio.sleep(1.0)  # let the token endpoint's 1 request/s limit pass
     feed = FeedClient(Credentials(CLIENT_ID, CLIENT_SECRET), token_url, ws_url, label="bench")
+    feed.recorder = recorder
     for market in MARKETS:
         feed.subscribe(market)
     task = asyncio.create_task(feed.run())
@@ -51,6 +55,8 @@ async def feed_rate(token_url: str, ws_url: str) -> tuple[float, float, float]:
     growth = rss_mib() - rss0
     await feed.stop()
     await task
+    if recorder is not None:
+        recorder.close()
     return (frames1 - frames0) / (wall1 - wall0), (cpu1 - cpu0) / (wall1 - wall0), growth
 
 

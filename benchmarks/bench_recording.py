@@ -22,48 +22,17 @@ from pathlib import Path
 
 import zstandard
 
-from app.auth import Credentials
 from app.feed import FeedClient
 from app.recording import ZSTD_LEVEL, Frame, Recorder, read_recording
 from app.session import Session, SessionOptions
+from benchmarks.bench_feed import feed_rate
 from benchmarks.common import report
-from benchmarks.simproc import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    FRAMES_PER_UPDATE,
-    MARKETS,
-    WINDOW,
-    simulator,
-)
+from benchmarks.simproc import FRAMES_PER_UPDATE, MARKETS, simulator
 
 
-async def _feed_cpu(token_url: str, ws_url: str, record: Path | None) -> tuple[float, int, int]:
-    """(CPU share over the window, frames received, raw bytes received) and, when ``record``
-    is given, the whole session recorded there."""
-    await asyncio.sleep(1.0)  # the token endpoint's 1 request/s limit
-    feed = FeedClient(Credentials(CLIENT_ID, CLIENT_SECRET), token_url, ws_url, label="bench")
-    recorder = Recorder(record, source="bench") if record is not None else None
-    feed.recorder = recorder
-    for market in MARKETS:
-        feed.subscribe(market)
-    task = asyncio.create_task(feed.run())
-    while feed.stats.frames < 1000:  # noqa: ASYNC110 (no per-frame event, on purpose)
-        await asyncio.sleep(0.05)
-    frames0, bytes0 = feed.stats.frames, feed.stats.bytes
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    await asyncio.sleep(WINDOW)
-    cpu1, wall1 = time.process_time(), time.perf_counter()
-    frames, raw = feed.stats.frames - frames0, feed.stats.bytes - bytes0
-    await feed.stop()
-    await task
-    if recorder is not None:
-        recorder.close()
-        frames, raw = recorder.frames, feed.stats.bytes  # the whole file against all received
-    return (cpu1 - cpu0) / (wall1 - wall0), frames, raw
-
-
-def _replay_rates(path: Path) -> tuple[float, float, int]:
-    """(frames/s replaying the file, frames/s ingesting its frames from memory, frames)."""
+def _replay_rates(path: Path) -> tuple[float, float, int, int]:
+    """(frames/s replaying the file, frames/s replaying its records from memory, frames,
+    the frames' raw bytes)."""
     records = list(read_recording(path))
     frames = [r.data for r in records if isinstance(r, Frame)]
     feed = FeedClient(adopt_channels=True, heartbeat_channel=False)
@@ -76,7 +45,7 @@ def _replay_rates(path: Path) -> tuple[float, float, int]:
     start = time.perf_counter()
     asyncio.run(session.run())
     replayed = session.feed.stats.frames / (time.perf_counter() - start)
-    return replayed, in_memory, len(frames)
+    return replayed, in_memory, len(frames), sum(map(len, frames))
 
 
 def _compression(text: bytes) -> None:
@@ -97,20 +66,15 @@ def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.rec.zst"
         with simulator("--steady", "--rate", f"{per_market:.0f}") as (token_url, ws_url, _):
-            plain_cpu, _, _ = asyncio.run(_feed_cpu(token_url, ws_url, None))
-            cpu, frames, raw = asyncio.run(_feed_cpu(token_url, ws_url, path))
+            _, plain_cpu, _ = asyncio.run(feed_rate(token_url, ws_url))
+            recorder = Recorder(path, source="bench")
+            _, cpu, _ = asyncio.run(feed_rate(token_url, ws_url, recorder))
         report("recording_off_cpu_paced_20k", plain_cpu * 100, "%core")
         report("recording_cpu_paced_20k", cpu * 100, "%core", cpu / plain_cpu, "not recording")
+        replayed, in_memory, frames, raw = _replay_rates(path)
         size = path.stat().st_size
-        report(
-            "recording_bytes_per_frame",
-            size / max(frames, 1),
-            "bytes",
-            size / max(raw, 1),
-            "the raw JSON",
-        )
-        replayed, in_memory, count = _replay_rates(path)
+        report("recording_bytes_per_frame", size / frames, "bytes", size / raw, "the raw JSON")
         report("replay_rate", replayed, "frames/s", replayed / in_memory, "ingest from memory")
-        report("replay_in_memory_rate", in_memory, f"frames/s ({count} frames)")
+        report("replay_in_memory_rate", in_memory, f"frames/s ({frames} frames)")
         text = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
         _compression(bytes(text))
