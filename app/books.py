@@ -349,26 +349,17 @@ class Book:
     @property
     def spread_units(self) -> int | None:
         """Best ask minus best bid in 10**-18 units (negative when crossed)."""
-        bid, ask = self.bids.best(), self.asks.best()
-        if bid is None or ask is None:
-            return None
-        return ask.price_units - bid.price_units
+        return spread_units_of(self.bids.best(), self.asks.best())
 
     @property
     def mid_units(self) -> int | None:
         """Mid price in 10**-18 units, rounded half down to a unit (exact for real ticks)."""
-        bid, ask = self.bids.best(), self.asks.best()
-        if bid is None or ask is None:
-            return None
-        return (ask.price_units + bid.price_units) // 2
+        return mid_units_of(self.bids.best(), self.asks.best())
 
     @property
     def spread_bps(self) -> float | None:
         """Spread in basis points of the mid (a display figure, so a float is fine)."""
-        spread, mid = self.spread_units, self.mid_units
-        if spread is None or not mid:
-            return None
-        return spread * 10_000 / mid
+        return spread_bps_of(self.bids.best(), self.asks.best())
 
     @property
     def crossed(self) -> bool:
@@ -403,6 +394,29 @@ def unreadable_level(msg: BookMessage) -> str:
                         where = f"{msg.market} {side} price {level.price!r}"
                     return f"{where}: {field_name} {exc}"
     return f"{msg.market}: a level could not be read"
+
+
+def spread_units_of(bid: BookLevel | None, ask: BookLevel | None) -> int | None:
+    """Ask price minus bid price in 10**-18 units (negative when crossed; None: a side is
+    missing). For a touch as a book has it or as a screen painted it."""
+    if bid is None or ask is None:
+        return None
+    return ask.price_units - bid.price_units
+
+
+def mid_units_of(bid: BookLevel | None, ask: BookLevel | None) -> int | None:
+    """The mid of a bid and an ask in 10**-18 units, rounded half down to a unit."""
+    if bid is None or ask is None:
+        return None
+    return (ask.price_units + bid.price_units) // 2
+
+
+def spread_bps_of(bid: BookLevel | None, ask: BookLevel | None) -> float | None:
+    """The spread of a bid and an ask in basis points of their mid (a display figure)."""
+    spread, mid = spread_units_of(bid, ask), mid_units_of(bid, ask)
+    if spread is None or not mid:
+        return None
+    return spread * 10_000 / mid
 
 
 def cumulative(levels: Sequence[BookLevel]) -> list[int]:

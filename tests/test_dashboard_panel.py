@@ -36,7 +36,7 @@ def tabs_text(scene: Scene) -> str:
     return str(scene.app.dashboard.query_one(MarketTabs).render())
 
 
-async def test_counts_repaint_at_most_every_quarter_second_state_changes_at_once() -> None:
+async def test_counts_repaint_at_most_once_a_second_state_changes_at_once() -> None:
     scene = Scene()
     async with scene.app.run_test(size=(120, 40)) as pilot:
         scene.live_market("BTCUSD")
@@ -59,7 +59,7 @@ async def test_counts_repaint_at_most_every_quarter_second_state_changes_at_once
         assert "19 msg" in panel_text(scene, "BTCUSD"), "and shows within the period"
 
         # A state change is news: the server's subscription_list confirming the channels
-        # shows on the very next repaint, within the same quarter second.
+        # shows on the very next repaint, within the same second.
         assert "listed" in text_of(scene) and "✓" not in text_of(scene)
         scene.ingest(subscription_list(["BTCUSD"]), MONO)
         clock.now += 0.01

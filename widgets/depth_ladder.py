@@ -84,12 +84,18 @@ class DepthLadder(CachedStyles):
     }
     """
 
+    DIRECT: ClassVar[bool] = True
     FLASH_SECONDS: ClassVar[float] = 0.6
-    DEEP_SECONDS: ClassVar[float] = 0.125
-    """How often the rows behind the touch are repainted on the refresh clock's ticks."""
-    SLOW_SECONDS: ClassVar[float] = 0.25
+    DEEP_SECONDS: ClassVar[float] = 0.25
+    """How often the rows behind the touch are repainted on the refresh clock's ticks (an
+    amount changing at the touch is repainted on every tick)."""
+    SLOW_SECONDS: ClassVar[float] = 0.5
     """How often cumulative totals and depth bars are repainted when nothing else in their
     row changed."""
+    MOVE_SECONDS: ClassVar[float] = 0.1
+    """How often the touch's price may move on screen. A move shifts every row of its side,
+    so it repaints the side whole; the ladder holds its last picture whole until then (never
+    a new touch over old rows), and the market's header shows the same touch."""
 
     def __init__(self, *, depth: int = 15, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
@@ -137,6 +143,7 @@ class DepthLadder(CachedStyles):
         """How much slower than :attr:`DEEP_SECONDS` and :attr:`SLOW_SECONDS` the rows behind
         the touch go (the screen raises it under load: the slow parts back off first)."""
         self._painted_touch: tuple[object, ...] = ()
+        self._moved_at = float("-inf")
         self.due_at: float | None = None
         """When rows held back behind the touch are to be repainted (None: none held)."""
         self._combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
@@ -170,14 +177,24 @@ class DepthLadder(CachedStyles):
             self._invalidate()  # not laid out yet: rows are read at the first paint
             return
         touch = self._touch_of(book, message)
-        if (
-            not urgent
-            and self._strips is not None
-            and touch == self._painted_touch
-            and self.due_at is not None
-            and now < self.due_at
-        ):
-            return  # the touch is as painted and the rest is not due: nothing to read yet
+        painted = self._painted_touch
+        if not urgent and self._strips is not None and self._strips_width == self.size.width:
+            moved = self._touch_prices(touch) != self._touch_prices(painted)
+            if moved and touch[2:] == painted[2:]:  # the prices alone moved, no state
+                move_due = self._moved_at + self.MOVE_SECONDS * self.pace
+                if now < move_due:
+                    self.due_at = move_due if self.due_at is None else min(self.due_at, move_due)
+                    return  # the picture on screen stays whole until the move is due
+            elif now - self._deep_at < self.DEEP_SECONDS * self.pace:
+                if touch == painted:
+                    self._hold_deep()  # the touch is as painted and the rest is not due
+                    return
+                if not moved and self._update_touch(book, now):
+                    self._painted_touch = touch
+                    self._hold_deep()
+                    return
+            if moved:
+                self._moved_at = now
         self._painted_touch = touch
         self._compute(self.levels_per_side)
         shown = self._shown_key()
@@ -208,6 +225,113 @@ class DepthLadder(CachedStyles):
         elif changed:
             width = self.size.width
             self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    @property
+    def painted_touch(self) -> tuple[BookLevel | None, BookLevel | None] | None:
+        """The best bid and ask as the ladder last painted them (None: nothing painted yet).
+        The market's header shows these, so the two never disagree while a move waits."""
+        touch = self._painted_touch
+        if len(touch) < 5 or self._strips is None:
+            return None
+        bid, ask = touch[0], touch[1]
+        return (
+            bid if isinstance(bid, BookLevel) else None,
+            ask if isinstance(ask, BookLevel) else None,
+        )
+
+    def _hold_deep(self) -> None:
+        """The book changed behind the touch (or may have): its rows are read when due."""
+        self._deep_pending = True
+        due = self._deep_at + self.DEEP_SECONDS * self.pace
+        self.due_at = due if self.due_at is None else min(self.due_at, due)
+
+    @staticmethod
+    def _touch_prices(touch: tuple[object, ...]) -> tuple[object, ...]:
+        """The touch's prices and state (what moves every row when it changes)."""
+        if len(touch) < 5:
+            return touch
+        bid, ask = touch[0], touch[1]
+        return (
+            bid.price_units if isinstance(bid, BookLevel) else None,
+            ask.price_units if isinstance(ask, BookLevel) else None,
+            *touch[2:],
+        )
+
+    def _update_touch(self, book: Book | None, now: float) -> bool:
+        """Repaint only the best bid, best ask and spread lines from ``book`` (their prices
+        unchanged, an amount at the touch changed): the rows behind them are read when due.
+
+        False when that cannot be done exactly in place (a side is empty, the decimals or
+        column widths would change, lines were built for another layout): then the whole
+        ladder is read as usual.
+        """
+        if book is None or not book.has_data or not self._bids or not self._asks:
+            return False
+        if self.group_multiple:
+            step = self.group_step_units
+            bids = group_levels(book.bids.iter(), step, is_bid=True, limit=1)
+            asks = group_levels(book.asks.iter(), step, is_bid=False, limit=1)
+        else:
+            bids, asks = book.bids.top(1), book.asks.top(1)
+        if not bids or not asks:
+            return False
+        price_places, amount_places = self._sticky_places
+        if _places(bids, 1) > amount_places or _places(asks, 1) > amount_places:
+            return False
+        previous, flash_until = self._previous, self._flash_until
+        rows = []
+        for level, is_bid in ((bids[0], True), (asks[0], False)):
+            key = (is_bid, level.price_units)
+            if previous.get(key, level.amount_units) != level.amount_units:
+                flash_until[key] = now + self.FLASH_SECONDS
+            previous[key] = level.amount_units
+            amount = format_scaled(level.amount_units, amount_places)
+            rows.append(
+                _Row(
+                    format_scaled(level.price_units, price_places),
+                    amount,
+                    amount,
+                    level.amount_units,
+                    level.price_units,
+                    is_bid,
+                    True,
+                    key in flash_until,
+                )
+            )
+        self.flash_deadline = min(flash_until.values()) if flash_until else None
+        width = self.size.width
+        n = len(self._layout_rows()[0])
+        keys = self._line_keys
+        if n != self._built_n or len(keys) < n + 3:
+            return False
+        cols = self._cols
+        _pw, aw, tw, _show, _bar = cols
+        if any(len(row.amount) > aw or len(row.total) > tw for row in rows):
+            return False
+        middle_text, middle_alert = self._spread_text(book, price_places, self._message)
+        if "\n" in middle_text:
+            return False
+        strips = self._strips
+        assert strips is not None
+        self._bids[0], self._asks[0] = rows
+        self._middle, self._middle_alert = middle_text, middle_alert
+        base = self.base_style()
+        self._ensure_combos(base)
+        changed: list[int] = []
+        for y, row in ((n, rows[1]), (n + 2, rows[0])):
+            row_key = self._row_key(row, cols)
+            if keys[y] != row_key:
+                keys[y] = row_key
+                strips[y] = self._row_strip(row, cols, width, base)
+                changed.append(y)
+        middle = self._middle_key()
+        if keys[n + 1] != middle:
+            keys[n + 1] = middle
+            strips[n + 1] = self._middle_strips(width, base)[0]
+            changed.append(n + 1)
+        if changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
+        return True
 
     @staticmethod
     def _touch_of(book: Book | None, message: str) -> tuple[object, ...]:

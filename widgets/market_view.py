@@ -20,7 +20,7 @@ from textual.events import Click
 from textual.message import Message
 from textual.reactive import var
 
-from app.books import Book, BookState
+from app.books import Book, BookLevel, BookState, mid_units_of, spread_bps_of, spread_units_of
 from app.events import ConnectionState, Subscription, SubState
 from app.feed import HEARTBEAT_KEY, FeedClient
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
@@ -210,7 +210,9 @@ class MarketView(Vertical):
         subs = feed.channels_for(self.market)
         md = feed.subscriptions.get((MARKET_DATA, self.market))
         self.badge = self.badge_for(book, md, subs, feed.state)
-        crossed = book is not None and book.has_data and (book.crossed or book.locked)
+        bid, ask = self._touch(book)
+        spread = spread_units_of(bid, ask)
+        crossed = book is not None and book.has_data and spread is not None and spread <= 0
         self.set_class(self.badge == "STALE", "-stale")
         self.set_class(self.badge in ("SYNCING", "RESYNC"), "-syncing")
         self.set_class(self.badge == "FAILED", "-failed")
@@ -219,10 +221,19 @@ class MarketView(Vertical):
         age = md.age(now) if md is not None else None
         key = (
             self.badge,
-            None if book is None else (book.best_bid, book.best_ask, book.has_data),
+            # The header shows the touch's prices, not its amounts: a change of amount at the
+            # touch (most updates) does not rebuild it.
+            None
+            if book is None
+            else (
+                None if bid is None else bid.price_units,
+                None if ask is None else ask.price_units,
+                book.has_data,
+            ),
             None if md is None else (md.state, md.error),
             None if age is None else format_age(age),
-            None if tape is None else (tape.count, tape.last),
+            # The last trade, volume and VWAP follow the tape as it is painted (at its pace).
+            None if tape is None else (self.trades.shown_count, tape.count == 0),
             None
             if (ed := feed.subscriptions.get((EXECUTION_DATA, self.market))) is None
             else (ed.state, ed.error),
@@ -258,6 +269,14 @@ class MarketView(Vertical):
             return "SYNCING"
         return book.state.value
 
+    def _touch(self, book: Book | None) -> tuple[BookLevel | None, BookLevel | None]:
+        """The best bid and ask the header shows: as the ladder painted them (a move of the
+        touch waits for its turn there; the header shows the same), else the book's."""
+        if book is None:
+            return None, None
+        painted = self.ladder.painted_touch
+        return painted if painted is not None else (book.best_bid, book.best_ask)
+
     def _header(
         self, book: Book | None, md: Subscription | None, tape: MarketTape | None, now: float
     ) -> Text:
@@ -266,8 +285,9 @@ class MarketView(Vertical):
         text.append("  ")
         text.append(f" {badge_label(self.badge)} ", style=badge_class(self.badge))
         places = 0
+        bid, ask = self._touch(book)
+        spread = spread_units_of(bid, ask)
         if book is not None and book.has_data:
-            bid, ask = book.best_bid, book.best_ask
             places = max(
                 decimal_places(bid.price) if bid else 0, decimal_places(ask.price) if ask else 0
             )
@@ -275,19 +295,19 @@ class MarketView(Vertical):
             text.append(bid.price if bid else "—", style=f"bold {TEXT_BID}")
             text.append("  Ask ", style=TEXT_MUTED)
             text.append(ask.price if ask else "—", style=f"bold {TEXT_ASK}")
-            if book.crossed:
+            if spread is not None and spread < 0:
                 text.append("  ")
                 text.append(" CROSSED ", style=BAD)
-            elif book.locked:
+            elif spread == 0:
                 text.append("  ")
                 text.append(" LOCKED ", style=WARN)
         text.append("\n")
         if md is not None and md.state is SubState.FAILED:
             text.append(f"market_data: {md.error}", style=TEXT_BAD)
         elif book is not None and book.has_data:
-            spread, mid = book.spread_units, book.mid_units
+            mid = mid_units_of(bid, ask)
             if spread is not None and mid is not None:
-                bps = book.spread_bps or 0.0
+                bps = spread_bps_of(bid, ask) or 0.0
                 text.append("Sprd ", style=TEXT_MUTED)
                 text.append(f"{format_scaled(spread, places)} ({format_bps(bps)})")
                 mid_text = format_scaled(mid)

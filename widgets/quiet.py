@@ -17,8 +17,10 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
+from textual._border import get_box
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.style import Style as TextualStyle
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -64,14 +66,82 @@ class CachedLines(Widget):
         self._rendered = None
         super()._set_dirty(*regions)
 
+    DIRECT: ClassVar[bool] = False
+    """Lines are whole already (every cell styled, the widget's width): when the widget
+    has no border, padding, outline, tint or opacity, they go to the screen as they are,
+    through the app's line filters, not through Textual's per-line styling pass. That
+    pass cost about 50 µs a changed line, most of a repaint's cost for a ladder whose lines
+    are built from cached styles."""
+
     def render_lines(self, crop: Region) -> list[Strip]:
         """The lines kept for ``crop`` when nothing changed since, else rendered anew."""
         kept = self._rendered
         if kept is not None and kept[0] == crop:
             return kept[1]
-        lines = super().render_lines(crop)
+        if self.DIRECT and _plain_box(self):
+            lines = self._direct_lines(crop)
+        else:
+            lines = super().render_lines(crop)
         self._rendered = (crop, lines)
         return lines
+
+    def _direct_lines(self, crop: Region) -> list[Strip]:
+        """``render_line`` for each line of ``crop``, padded, filtered and cropped as
+        Textual's styling pass does it for a widget without border or vertical padding."""
+        width = self.region.width
+        filters = self.get_line_filters()
+        styles = self.styles
+        base_background, background = self.background_colors
+        inner_style = TextualStyle(background=base_background + background)
+        outer_style = TextualStyle(background=base_background)
+        inner = inner_style.rich_style
+        _, right, _, left = styles.padding
+        pad_left = [Segment(" " * left, inner)] if left else []
+        pad_right = [Segment(" " * right, inner)] if right else []
+        # A left or right border (the tape's rule), drawn as Textual's styling pass draws it.
+        _, (border_right, right_color), _, (border_left, left_color) = styles.border
+        if border_left:
+            edge = TextualStyle(foreground=base_background + left_color)
+            pad_left.insert(0, get_box(border_left, inner_style, outer_style, edge)[1][0])
+        if border_right:
+            edge = TextualStyle(foreground=base_background + right_color)
+            pad_right.append(get_box(border_right, inner_style, outer_style, edge)[1][2])
+        content_width = width - left - right - bool(border_left) - bool(border_right)
+        render_line = self.render_line
+        lines: list[Strip] = []
+        for y in crop.line_range:
+            strip = render_line(y)
+            if strip.cell_length != content_width:
+                strip = strip.adjust_cell_length(content_width, inner)
+            if pad_left or pad_right:
+                strip = Strip([*pad_left, *strip, *pad_right], width)
+            for line_filter in filters:
+                strip = strip.apply_filter(line_filter, background)
+            lines.append(strip)
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, width):
+            lines = [strip.crop(x1, x2) for strip in lines]
+        return lines
+
+
+def _plain_box(widget: Widget) -> bool:
+    """No top or bottom border or padding, no outline, tint, hatch or opacity: each line is
+    the content's line, padded and edged left and right."""
+    styles = widget.styles
+    top, _, bottom, _ = styles.padding
+    (border_top, _), _, (border_bottom, _), _ = styles.border
+    return (
+        not border_top
+        and not border_bottom
+        and not any(edge for edge, _ in styles.outline)
+        and not top
+        and not bottom
+        and not styles.tint.a
+        and styles.opacity == 1.0
+        and styles.text_opacity == 1.0
+        and not styles.has_rule("hatch")
+        and widget.opacity == 1.0
+    )
 
 
 class QuietStatic(CachedLines, Static):

@@ -57,6 +57,8 @@ class TradeTape(CachedStyles):
         "trade-tape--legend",
     }
 
+    DIRECT: ClassVar[bool] = True
+
     DEFAULT_CSS = """
     TradeTape {
         height: 1fr;
@@ -81,10 +83,11 @@ class TradeTape(CachedStyles):
         self._row_layout: tuple[object, ...] = ()
         self._row_cache: dict[Trade, Strip] = {}
 
-    MIN_INTERVAL: ClassVar[float] = 0.125
+    MIN_INTERVAL: ClassVar[float] = 0.2
     """Seconds between two repaints of the tape. A new trade moves every row down, so each
-    repaint is the whole widget; eight a second reads as live, thirty cost four times as
-    much. A change that comes sooner waits (:attr:`due_at`), it is never lost."""
+    repaint is the whole widget; five a second reads as live (every trade is shown, a
+    burst arrives together), thirty cost six times as much. A change that comes sooner
+    waits (:attr:`due_at`), it is never lost."""
 
     due_at: float | None = None
     """When a change held back by :attr:`MIN_INTERVAL` is to be shown (None: none held)."""
@@ -109,6 +112,7 @@ class TradeTape(CachedStyles):
         if not height or self._strips is None:
             self._strips = None
             self._computed = False
+            self._count = tape.count if tape is not None else 0  # what the header follows
             self.refresh()
             return
         shown = (self._trades, self._count, self._large_units)
@@ -116,6 +120,11 @@ class TradeTape(CachedStyles):
         if (self._trades, self._count, self._large_units) != shown:
             self._strips = None
             self.refresh()
+
+    @property
+    def shown_count(self) -> int:
+        """The tape's trade count as last read for painting (what the header follows)."""
+        return self._count
 
     def _compute(self, rows: int) -> None:
         self._computed = True
