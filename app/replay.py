@@ -66,9 +66,10 @@ from app.tape import TapeStore
 
 CHUNK_RECORDS: Final = 2000
 """Records per chunk of the spill file (and per trip of the player to its reading thread)."""
-CHECKPOINT_RECORDS: Final = 10_000
+CHECKPOINT_RECORDS: Final = 5_000
 """A checkpoint at least this often, in records: a seek replays at most this many (until
-the budget doubles the interval), about 0.1 s of work at this machine's replay rate."""
+the budget doubles the interval), 50-100 ms of work at this machine's replay rate (10,000
+made the worst seek back 255 ms on a slow run)."""
 CHECKPOINT_SECONDS: Final = 10.0
 """... and at least this often in recording time, for quiet recordings."""
 CHECKPOINT_BUDGET: Final = 64 * 2**20
@@ -258,7 +259,9 @@ class ReplayIndex:
     # ------------------------------------------------------------------ building
 
     def start(self) -> None:
-        """Index on a thread of its own."""
+        """Index on a thread of its own (nothing to do once started, or built already)."""
+        if self._thread is not None or self.complete:
+            return
         self._thread = threading.Thread(target=self.build, name="sordash replay index", daemon=True)
         self._thread.start()
 
