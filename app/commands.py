@@ -41,5 +41,65 @@ COMMANDS: tuple[Command, ...] = (
         Command(f"market-{n}", str(n), f"select_market({n})", f"Go to market {n}", show=False)
         for n in range(1, 10)
     ),
+    # The replay transport (sordash --replay FILE); in a live session each says so. Not in
+    # the footer: the replay bar names its keys.
+    Command("replay-play", "space", "replay_toggle", "Replay: play / pause", show=False),
+    Command(
+        "replay-slower",
+        "left_square_bracket",
+        "replay_slower",
+        "Replay: slower",
+        show=False,
+        key_display="[",
+    ),
+    Command(
+        "replay-faster",
+        "right_square_bracket",
+        "replay_faster",
+        "Replay: faster (to 64x, then as fast as possible)",
+        show=False,
+        key_display="]",
+    ),
+    Command(
+        "replay-step",
+        "full_stop",
+        "replay_step_frame",
+        "Replay: step one frame",
+        show=False,
+        key_display=".",
+    ),
+    Command(
+        "replay-step-second",
+        "greater_than_sign",
+        "replay_step_second",
+        "Replay: step one second",
+        show=False,
+        key_display=">",
+    ),
+    Command(
+        "replay-back", "left", "replay_seek(-10)", "Replay: back 10 s", show=False, key_display="←"
+    ),
+    Command(
+        "replay-forward", "right", "replay_seek(10)", "Replay: on 10 s", show=False, key_display="→"
+    ),
+    Command(
+        "replay-back-minute",
+        "shift+left",
+        "replay_seek(-60)",
+        "Replay: back 1 min",
+        show=False,
+        key_display="shift+←",
+    ),
+    Command(
+        "replay-forward-minute",
+        "shift+right",
+        "replay_seek(60)",
+        "Replay: on 1 min",
+        show=False,
+        key_display="shift+→",
+    ),
+    Command("replay-start", "home", "replay_start", "Replay: go to the start", show=False),
+    Command("replay-end", "end", "replay_end", "Replay: go to the end", show=False),
+    Command("replay-goto", "t", "replay_goto", "Replay: go to a time (UTC)", show=False),
 )
 COMMAND_BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}

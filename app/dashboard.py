@@ -51,13 +51,16 @@ from app.keymap import check_keymap
 from app.keymap import display as display_keys
 from app.protocol import SCOPE
 from app.redact import redact
+from app.replay import ReplayTransport
 from app.session import Session
 from styles import STYLES_DIR
 from styles.themes import SORDASH_THEMES, check_theme
+from widgets.goto_time_dialog import GoToTimeDialog
 from widgets.help_screen import HelpRow, HelpScreen
 from widgets.market_tabs import MarketTabs
 from widgets.market_view import MarketView, market_badge
 from widgets.quiet import QuietStatic, update_static
+from widgets.replay_bar import ReplayBar
 from widgets.status_bar import StatusBar
 from widgets.subscribe_dialog import SubscribeChoice, SubscribeDialog
 
@@ -132,12 +135,23 @@ class DashboardScreen(Screen[None]):
             super().__init__()
             self.event = event
 
+    class TransportChanged(Message):
+        """The replay transport's state, speed or position changed (not sent per record)."""
+
     def __init__(
-        self, feed: FeedClient, config: Config, clock: Callable[[], float] = time.monotonic
+        self,
+        feed: FeedClient,
+        config: Config,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        transport: ReplayTransport | None = None,
     ) -> None:
         super().__init__()
         self.feed = feed
         self.config = config
+        self.transport = transport
+        """The replay's transport (``sordash --replay``), None in a live session."""
+        self._jumps_shown = 0
         self.clock = clock
         self.views: dict[str, MarketView] = {}
         """The market views, in the feed's market order."""
@@ -168,6 +182,8 @@ class DashboardScreen(Screen[None]):
         yield QuietStatic(id="banner")
         with Container(id="markets"):
             yield Static(id="empty")
+        if self.transport is not None:
+            yield ReplayBar(self.transport, hints=self._replay_hints(), id="replay-bar")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -178,6 +194,8 @@ class DashboardScreen(Screen[None]):
         showed none at all when the feed never connected (offline, refused credentials).
         """
         self.feed.add_listener(self._on_feed_event)
+        if self.transport is not None:
+            self.transport.add_listener(self._on_transport_change)
         hz = self.config.dashboard.refresh_hz
         self.run_worker(self._repaint_clock(1.0 / hz if hz > 0 else 1 / 30), group="clock")
         self.call_after_refresh(self._show_markets)
@@ -659,6 +677,97 @@ class DashboardScreen(Screen[None]):
         """Switch between one large market and the grid."""
         self.layout_choice = "single" if self.layout_mode == "grid" else "grid"
 
+    # ------------------------------------------------------------------ the replay transport
+
+    def _replay_hints(self) -> str:
+        """The transport's keys for the replay bar, as the keymap has them."""
+        key = self.key_for
+        return (
+            f"{key('replay-play')} play/pause · {key('replay-slower')} {key('replay-faster')} "
+            f"speed · {key('replay-back')} {key('replay-forward')} 10s · "
+            f"{key('replay-back-minute')} {key('replay-forward-minute')} 1min · "
+            f"{key('replay-step')} frame · {key('replay-step-second')} 1s · "
+            f"{key('replay-start')} {key('replay-end')} · {key('replay-goto')} go to time"
+        )
+
+    def _on_transport_change(self) -> None:
+        # Called by the transport on the loop, inside a key's action or the replay's run:
+        # handed over as a message, as the feed's events are.
+        self.post_message(self.TransportChanged())
+
+    def on_dashboard_screen_transport_changed(self, message: TransportChanged) -> None:
+        """Show the transport's new state at once (the bar keeps itself current while it
+        plays). After a seek the books changed wholesale: nothing flashes as if it had just
+        traded, and every view repaints in full."""
+        transport = self.transport
+        if self._going() or transport is None:
+            return
+        self.query_one(ReplayBar).show_status()
+        if transport.jumps != self._jumps_shown:
+            self._jumps_shown = transport.jumps
+            for view in self.views.values():
+                view.ladder.reset_flashes()
+            self.repaint_now()
+
+    def _replay(self, what: str) -> ReplayTransport | None:
+        """The transport; in a live session, None after saying ``what`` needs a replay."""
+        if self.transport is None:
+            self.notify(f"{what} works only in a replay (sordash --replay FILE)", timeout=4)
+        return self.transport
+
+    def action_replay_toggle(self) -> None:
+        """Play or pause the replay (at the end: play it again from the start)."""
+        if (transport := self._replay("Play/pause")) is not None:
+            transport.toggle()
+
+    def action_replay_slower(self) -> None:
+        """Replay slower (down to 0.25x)."""
+        if (transport := self._replay("Slower")) is not None:
+            transport.slower()
+
+    def action_replay_faster(self) -> None:
+        """Replay faster (up to 64x, then as fast as possible)."""
+        if (transport := self._replay("Faster")) is not None:
+            transport.faster()
+
+    def action_replay_step_frame(self) -> None:
+        """Pause and replay one more frame (record)."""
+        if (transport := self._replay("Stepping")) is not None:
+            transport.step_frame()
+
+    def action_replay_step_second(self) -> None:
+        """Pause and replay one more second of the recording."""
+        if (transport := self._replay("Stepping")) is not None:
+            transport.step_second()
+
+    def action_replay_seek(self, seconds: int) -> None:
+        """Move ``seconds`` of recording time on (negative: back)."""
+        if (transport := self._replay("Seeking")) is not None:
+            transport.seek_by(seconds * 1_000_000_000)
+
+    def action_replay_start(self) -> None:
+        """Go to the start of the recording."""
+        if (transport := self._replay("Going to the start")) is not None:
+            transport.to_start()
+
+    def action_replay_end(self) -> None:
+        """Go to the end of the recording."""
+        if (transport := self._replay("Going to the end")) is not None:
+            transport.to_end()
+
+    def action_replay_goto(self) -> None:
+        """Ask for a time of the recording (UTC) and go there."""
+        transport = self._replay("Going to a time")
+        if transport is None:
+            return
+        status = transport.status()
+        dialog = GoToTimeDialog(status.first_ns, status.last_ns, complete=status.complete)
+        self.app.push_screen(dialog, self._goto_chosen)
+
+    def _goto_chosen(self, t: int | None) -> None:
+        if t is not None and self.transport is not None:
+            self.transport.seek_to(t)
+
 
 def _freeze_startup_objects() -> None:
     """Collect once, then move every surviving object out of the collector's reach."""
@@ -681,14 +790,19 @@ class DashboardApp(App[None]):
         config: Config | None = None,
         clock: Callable[[], float] = time.monotonic,
         start_feed: bool = True,
+        transport: ReplayTransport | None = None,
     ) -> None:
         super().__init__()
         if feed is None:
             if session is None:
                 raise ValueError("DashboardApp needs a session or a feed")
             feed = session.feed
+        if transport is None and session is not None and session.replay is not None:
+            transport = session.use_transport()
         self.session = session
         self.feed = feed
+        self.transport = transport
+        """A replay's transport (its keys act on it); None in a live session."""
         self.config = config if config is not None else Config()
         check_keymap(self.config.keys)  # a bad [keys] table is refused, never half-applied
         check_theme(self.config.dashboard.theme)
@@ -697,7 +811,7 @@ class DashboardApp(App[None]):
         self.theme = self.config.dashboard.theme
         self.clock = clock
         self.start_feed = start_feed
-        self.dashboard = DashboardScreen(feed, self.config, clock)
+        self.dashboard = DashboardScreen(feed, self.config, clock, transport=transport)
         self._feed_worker: Worker[None] | None = None
         self.feed_failure = ""
         """Why the feed worker stopped with an error ("" while it runs or ended cleanly)."""
@@ -731,6 +845,8 @@ class DashboardApp(App[None]):
         """Run the session (or the bare feed) until the app stops it."""
         if self.session is not None:
             await self.session.run()
+        elif self.transport is not None:
+            await self.transport.run()
         else:
             await self.feed.run()
 
@@ -756,6 +872,8 @@ class DashboardApp(App[None]):
         with contextlib.suppress(Exception):
             if self.session is not None:
                 await asyncio.wait_for(self.session.stop(), limit)
+            elif self.transport is not None:
+                await asyncio.wait_for(self.transport.stop(), limit)
             else:
                 await asyncio.wait_for(self.feed.stop(), limit)
         with contextlib.suppress(Exception):

@@ -38,7 +38,7 @@ from app.auth import (
     Token,
     TokenProvider,
 )
-from app.books import BookStore
+from app.books import Book, BookStore
 from app.events import (
     BookResynced,
     ConnectionChanged,
@@ -87,7 +87,7 @@ from app.subscriptions import (
     Send,
     SubscriptionCore,
 )
-from app.tape import TapeStore
+from app.tape import MarketTape, TapeStore
 
 log = logging.getLogger(__name__)
 
@@ -510,6 +510,60 @@ class FeedClient:
         """What the core counts its deadlines in: loop time, or the recording's in replay."""
         return self._replay_now if self._replaying else _loop_time()
 
+    def replay_state(self) -> ReplayState:
+        """Everything a replay changes here, by reference (pickle it for a copy): what a
+        replay transport keeps as a checkpoint and moves between feeds when it seeks."""
+        core = {k: v for k, v in vars(self._core).items() if k not in _CORE_WIRING}
+        return ReplayState(
+            books=self.store.items,
+            tapes=self.tape.items,
+            stats=self.stats,
+            state=self.state,
+            state_detail=self.state_detail,
+            core=core,
+            known_markets=self.known_markets,
+            replay_now=self._replay_now,
+            bad_frames=self._bad_frames,
+            internal_errors=self.internal_errors,
+        )
+
+    def adopt_replay_state(self, state: ReplayState) -> None:
+        """Take ``state`` (another feed's :meth:`replay_state`, or a checkpoint's) as this
+        feed's own: the replay stands where that one stood.
+
+        The objects are taken as they are (the caller hands over a copy, or a feed it drops).
+        The times of the newest frames are wall-clock instants of whoever replayed them;
+        they become now. Every market is marked changed, and the screen is told the
+        connection and every channel as they now are (channels that went, as removed).
+        """
+        if not self._replaying:
+            raise RuntimeError("adopt_replay_state() is for a feed fed from a recording")
+        now = self._clock()
+        gone = [key for key in self._core.subscriptions if key not in state.core["subscriptions"]]
+        markets = set(self.store.items) | set(self.tape.items)
+        self.store.items = state.books
+        self.tape.items = state.tapes
+        self.store.dirty |= markets | set(state.books)
+        self.tape.dirty |= markets | set(state.tapes)
+        vars(self.stats).update(vars(state.stats))
+        if self.stats.last_frame_at is not None:
+            self.stats.last_frame_at = now
+        vars(self._core).update(state.core)
+        for sub in self._core.subscriptions.values():
+            if sub.last_message_at is not None:
+                sub.last_message_at = now
+        self.known_markets = state.known_markets
+        self._replay_now = state.replay_now
+        self._bad_frames = state.bad_frames
+        self.internal_errors = state.internal_errors
+        self._effects.clear()
+        self.state, self.state_detail = state.state, state.state_detail
+        self._emit(ConnectionChanged(state.state, state.state_detail))
+        for key in gone:
+            self._emit(SubscriptionChanged(key, SubState.PENDING, removed=True))
+        for sub in list(self._core.subscriptions.values()):
+            self._emit(SubscriptionChanged(sub.key, sub.state, sub.error, confirmed=sub.confirmed))
+
     # ------------------------------------------------------------------ supervisor
 
     async def run(self) -> None:
@@ -854,6 +908,32 @@ class FeedClient:
             message = f"unreadable frame ({problem}): {head[:80]!r}"
             log.warning("%s: %s", self.label, redact(message))
             self._emit(FeedError(message))
+
+
+@dataclasses.dataclass
+class ReplayState:
+    """What replaying a recording changes in a :class:`FeedClient` (see
+    :meth:`FeedClient.replay_state`): books, tapes, counters, the connection's state and the
+    subscription core's. The rest of a replaying feed (its settings, listeners, the screen's
+    event) stays the feed's own."""
+
+    books: dict[str, Book]
+    tapes: dict[str, MarketTape]
+    stats: FeedStats
+    state: ConnectionState
+    state_detail: str
+    core: dict[str, Any]
+    """The :class:`~app.subscriptions.SubscriptionCore`'s attributes, but its wiring."""
+    known_markets: list[str]
+    replay_now: float
+    bad_frames: _Throttle
+    internal_errors: int
+
+
+_CORE_WIRING: Final = frozenset({"_random", "_out"})
+"""Core attributes that are how it is wired, not where it stands: its source of jitter (a
+bound method of the process's random generator) and its effects outbox (empty between
+records)."""
 
 
 _ALARMING: Final = frozenset(

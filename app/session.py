@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from app.auth import Credentials
 from app.config import Config, ConfigError, credentials_from, endpoints_for
-from app.events import ConnectionState
 from app.feed import DEFAULT_CHANNELS, FeedClient
 from app.recording import Record, Recorder, RecordingReader
+from app.replay import ReplayTransport, begin_replay, finish_replay
 from app.tape import TapeStore
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ class Session:
         self.recorder = recorder
         self.replay = replay
         self.replay_speed = replay_speed
+        self.transport: ReplayTransport | None = None
+        """The dashboard's control of a replay (:meth:`use_transport`); None: a replay
+        plays straight through (``sordash stream``)."""
         self._stop = asyncio.Event()
 
     @classmethod
@@ -128,8 +131,20 @@ class Session:
             feed.recorder = recorder
         return cls(feed, simulator, recorder=recorder)
 
+    def use_transport(self) -> ReplayTransport:
+        """Play the replay under a transport (pause, speeds, seeks) instead of straight
+        through; only for a session that replays."""
+        if self.replay is None:
+            raise ValueError("only a replay has a transport")
+        if self.transport is None:
+            self.transport = ReplayTransport(self.feed, self.replay, speed=self.replay_speed)
+        return self.transport
+
     async def run(self) -> None:
         """Start the simulator (demo), then run the feed until :meth:`stop`."""
+        if self.transport is not None:
+            await self.transport.run()
+            return
         if self.replay is not None:
             await self._run_replay(self.replay)
             return
@@ -166,12 +181,7 @@ class Session:
         batch = await asyncio.to_thread(_take, records)
         header = reader.header
         assert header is not None  # the first batch read it (or raised)
-        feed.start_replay()
-        if header.version < 2:
-            feed.set_connection_state(ConnectionState.CONNECTED, f"replaying {path}")
-        for market in header.markets:
-            if market not in feed.markets():
-                feed.subscribe(market)
+        begin_replay(feed, header, path)
         speed = self.replay_speed
         first_t: int | None = None
         started = time.monotonic()
@@ -193,13 +203,13 @@ class Session:
                     if self._stop.is_set():
                         break
             batch = await asyncio.to_thread(_take, records)
-        if reader.cut_short:
-            feed.report_error(reader.cut_short)
-        feed.set_connection_state(ConnectionState.STOPPED, f"replay of {path} finished")
+        finish_replay(feed, path, reader.cut_short)
 
     async def stop(self) -> None:
         """Stop the feed (and so :meth:`run`)."""
         self._stop.set()
+        if self.transport is not None:
+            await self.transport.stop()
         await self.feed.stop()
 
 

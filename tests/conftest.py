@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +19,14 @@ def _forget_secrets() -> Iterator[None]:
     REDACTOR.forget()
     yield
     REDACTOR.forget()
+
+
+@pytest.fixture(scope="session")
+def recorded_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A recording of a real simulator session with a bad frame and a drop, made once
+    (:func:`tests.replaykit.record_session`)."""
+    from tests.replaykit import record_session
+
+    path = tmp_path_factory.mktemp("replay") / "session.rec.zst"
+    asyncio.run(record_session(path))
+    return path

@@ -10,21 +10,28 @@ Look at a changed snapshot (``rsvg-convert`` it to PNG) before accepting it with
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 
 from app.config import Config, DashboardConfig
+from app.dashboard import DashboardApp
 from app.events import ConnectionState, SubState
+from app.feed import FeedClient
 from app.protocol import UNKNOWN_CHANNEL_PARAMS_CONFIGURATION
+from app.replay import ReplayTransport
 from tests.dashboard_data import (
     MONO,
+    FrozenClock,
     Scene,
     book_levels,
     snapshot_frame,
     subscribe_result,
     update_frame,
 )
+from tests.feedkit import until
+from tests.replaykit import craft_recording
 
 SnapCompare = Callable[..., bool]
 FOUR = ["BTCUSD", "ETHUSD", "LTCUSD", "BCHUSD"]
@@ -208,3 +215,87 @@ def test_theme(snap_compare: SnapCompare, theme: str) -> None:
     each state still marked by its glyph (● ◐ ✗) and the large trade by ▮."""
     scene = Scene(Config(dashboard=DashboardConfig(theme=theme)))
     assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(many_states, scene))
+
+
+# ------------------------------------------------------------------ the replay transport
+
+
+def replay_scene(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[DashboardApp, ReplayTransport]:
+    """A dashboard replaying a crafted two-minute recording, every clock frozen (the file
+    named as a relative path, so the screen names no temporary directory)."""
+    monkeypatch.chdir(tmp_path)
+    path = Path("crafted.rec.zst")
+    craft_recording(path)
+    feed = FeedClient(
+        label="replay crafted.rec.zst",
+        adopt_channels=True,
+        heartbeat_channel=False,
+        clock=FrozenClock(MONO - 0.5),
+    )
+    transport = ReplayTransport(feed, path, clock=FrozenClock(MONO))
+    app = DashboardApp(feed=feed, transport=transport, clock=FrozenClock(MONO - 2.0))
+    return app, transport
+
+
+def replay_at(
+    transport: ReplayTransport, act: Callable[[ReplayTransport], None]
+) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """A ``run_before`` that waits for the replay to start, does ``act``, waits until the
+    transport is done with it, then repaints."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await until(lambda: transport.idle and transport.index.complete, "the replay ready")
+        act(transport)
+        await until(lambda: transport.idle, "the transport done")
+        await pilot.pause()
+        app = pilot.app
+        assert isinstance(app, DashboardApp) and isinstance(app.clock, FrozenClock)
+        # The screen's clock moves on past the channel counters' period: what they show
+        # is then the state sought to, whether or not a tick painted the start first.
+        app.clock.now = MONO
+        app.dashboard.repaint_now()
+        await pilot.pause()
+
+    return run_before
+
+
+def _go_to(seconds: int) -> Callable[[ReplayTransport], None]:
+    def act(transport: ReplayTransport) -> None:
+        assert transport.index.first_t is not None
+        transport.seek_to(transport.index.first_t + seconds * 10**9 + 123_000_000)
+
+    return act
+
+
+def _pause_at(transport: ReplayTransport) -> None:
+    transport.toggle()
+    _go_to(47)(transport)
+
+
+def test_replay_playing(
+    snap_compare: SnapCompare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replaying at 1x: the bar says ● REPLAY, the recording's time to the millisecond,
+    elapsed / total, frame N of M, the speed and the keys."""
+    app, transport = replay_scene(tmp_path, monkeypatch)
+    assert snap_compare(app, terminal_size=(120, 30), run_before=replay_at(transport, _go_to(30)))
+
+
+def test_replay_paused(
+    snap_compare: SnapCompare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paused at a time sought to: ◐ PAUSED, and the books as they were then."""
+    app, transport = replay_scene(tmp_path, monkeypatch)
+    assert snap_compare(app, terminal_size=(120, 30), run_before=replay_at(transport, _pause_at))
+
+
+def test_replay_ended(
+    snap_compare: SnapCompare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the end: ○ ENDED, every frame replayed, the recorded connection stopped."""
+    app, transport = replay_scene(tmp_path, monkeypatch)
+    assert snap_compare(
+        app, terminal_size=(120, 30), run_before=replay_at(transport, ReplayTransport.to_end)
+    )

@@ -45,6 +45,10 @@ BADGE_CLASS: Final[dict[str, str]] = {
     "STOPPED": IDLE,
     "AUTH FAILED": BAD,
     "FEED FAILED": BAD,
+    # the replay transport (widgets/replay_bar.py; the status bar says REPLAY too)
+    "REPLAY": GOOD,
+    "PAUSED": WARN,
+    "ENDED": IDLE,
     # one channel (SubState values)
     "ACTIVE": GOOD,
     "PENDING": WARN,
