@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,7 +67,21 @@ class Session:
         self.recorder = recorder
         self.replay = replay
         self.replay_speed = replay_speed
+        self.on_recording_error: list[Callable[[str], None]] = []
+        """Told (on the loop) when ``--record`` stops on an error (the disk full, the file
+        broken), besides the feed's error event: the stream prints it on stderr, the
+        dashboard shows it."""
         self._stop = asyncio.Event()
+        if recorder is not None:
+            recorder.on_error = self._recording_failed
+
+    def _recording_failed(self, message: str) -> None:
+        """The recorder stopped: the feed stops handing it frames, and everyone is told."""
+        if self.recorder is not None and self.feed.recorder is self.recorder:
+            self.feed.recorder = None
+        self.feed.report_error(message)
+        for callback in list(self.on_recording_error):
+            callback(message)
 
     @classmethod
     def create(cls, options: SessionOptions, config: Config | None = None) -> Session:
@@ -123,7 +137,10 @@ class Session:
         recorder = None
         if options.record is not None:
             recorder = Recorder(
-                options.record, source=label, on_error=feed.report_error, markets=list(markets)
+                options.record,
+                source=label,
+                markets=list(markets),
+                channels=list(feed.subscriptions),
             )
             feed.recorder = recorder
         return cls(feed, simulator, recorder=recorder)
@@ -169,9 +186,15 @@ class Session:
         feed.start_replay()
         if header.version < 2:
             feed.set_connection_state(ConnectionState.CONNECTED, f"replaying {path}")
+        # The channels the live client intended, as the recording says (older files name
+        # the markets only: their default channels then).
+        intended: dict[str, list[str]] = {}
+        for kind, market in header.channels:
+            if market is not None:
+                intended.setdefault(market, []).append(kind)
         for market in header.markets:
             if market not in feed.markets():
-                feed.subscribe(market)
+                feed.subscribe(market, intended.get(market, DEFAULT_CHANNELS))
         speed = self.replay_speed
         first_t: int | None = None
         started = time.monotonic()
