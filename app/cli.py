@@ -112,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_connection_args(parser)
     parser.add_argument(
+        "--record-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the record key (ctrl+r) writes its recordings (default: the config's "
+        "[dashboard] record_dir, else the user data directory)",
+    )
+    parser.add_argument(
         "--theme",
         default=None,
         metavar="NAME",
@@ -245,6 +253,8 @@ def _main_dashboard(argv: list[str]) -> int:
 
         where = f"config file {config.path}" if config.path else "the config"
         check_keymap(config.keys, where)
+        if args.record_dir is not None:
+            config.dashboard.record_dir = str(args.record_dir)
         if args.theme is not None:
             config.dashboard.theme = args.theme
             check_theme(args.theme, "--theme")

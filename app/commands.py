@@ -37,6 +37,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("group", "g", "group", "Group prices (tick multiples)", footer="Group"),
     Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
     Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),
+    Command(
+        "record",
+        "ctrl+r",
+        "record",
+        "Record the session to a new file / stop",
+        show=False,
+        footer="Record",
+    ),
     *(
         Command(f"market-{n}", str(n), f"select_market({n})", f"Go to market {n}", show=False)
         for n in range(1, 10)

@@ -16,6 +16,7 @@ client_secret = "..."
 refresh_hz = 30
 depth = 15
 theme = "sordash-light"   # or sordash-high-contrast, or any Textual theme
+record_dir = "~/recordings"   # where the record key writes (default: the user data dir)
 
 [keys]          # binding id = key(s), e.g. remap subscribe to ctrl+n
 subscribe = "ctrl+n"
@@ -82,6 +83,9 @@ class DashboardConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The colour theme: ``sordash-light``, ``sordash-high-contrast`` or any Textual theme.
     Checked against the themes there are before the dashboard starts
     (``styles.themes.check_theme``: the core does not know Textual's)."""
+    record_dir: str | None = None
+    """Where the record key writes its recordings (``~`` expands); None: the user's data
+    directory (see :func:`app.live_recording.default_record_dir`)."""
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):

@@ -22,6 +22,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text as RichText
@@ -49,7 +50,9 @@ from app.events import (
 from app.feed import FeedClient
 from app.keymap import check_keymap
 from app.keymap import display as display_keys
+from app.live_recording import LiveRecording, default_record_dir
 from app.protocol import SCOPE
+from app.recording import Recorder
 from app.redact import redact
 from app.replay import ReplayTransport
 from app.session import Session
@@ -78,7 +81,7 @@ CPU_BUDGET = 0.7
 off: first the slow parts' pace, then the refresh period."""
 MAX_PACE = 3.0
 """The most the slow parts (rows behind the touch, totals, the tape) are slowed under load."""
-APP_ACTIONS = frozenset({"quit", "help", "reconnect"})
+APP_ACTIONS = frozenset({"quit", "help", "reconnect", "record"})
 """Commands the app carries out (the feed's lifecycle, screens of their own); the rest act
 on the dashboard screen's state."""
 
@@ -174,6 +177,8 @@ class DashboardScreen(Screen[None]):
         self._views_to_repaint: set[str] = set()
         """Markets whose views must repaint on the next tick though their data did not
         change (a state, an error): the screen's own list, not the feed's dirty set."""
+        self.recording: LiveRecording | None = None
+        """The record key's recording (the app's), shown in the status bar."""
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -517,12 +522,16 @@ class DashboardScreen(Screen[None]):
         if self._going():
             return
         feed = self.feed
+        recording = self.recording
+        if recording is not None:
+            recording.poll()  # a recording waiting for a quiet instant to begin
         self.query_one(StatusBar).show(
             feed,
             now,
             frozen=self.frozen,
             note=self.general_error,
             resume_key=self.key_for("freeze"),
+            recording=recording.status() if recording is not None else "",
         )
         self._update_tabs()
         banner = self.query_one("#banner", Static)
@@ -812,6 +821,16 @@ class DashboardApp(App[None]):
         self.clock = clock
         self.start_feed = start_feed
         self.dashboard = DashboardScreen(feed, self.config, clock, transport=transport)
+        record_dir = self.config.dashboard.record_dir
+        self.recording = LiveRecording(
+            feed,
+            Path(record_dir).expanduser() if record_dir else default_record_dir(),
+            session_recorder=session.recorder if session is not None else None,
+            on_error=self._recording_failed,
+        )
+        self.dashboard.recording = self.recording
+        if session is not None:
+            session.on_recording_error.append(self._recording_failed)
         self._feed_worker: Worker[None] | None = None
         self.feed_failure = ""
         """Why the feed worker stopped with an error ("" while it runs or ended cleanly)."""
@@ -826,6 +845,9 @@ class DashboardApp(App[None]):
         """Stop the feed however the app ends (not only through ``q``: an exception, a
         signal, ctrl+q), then hand the frozen objects back to the collector."""
         await self.stop_feed()
+        recorder = self.recording.stop()
+        if recorder is not None:
+            await asyncio.to_thread(recorder.close)
         gc.unfreeze()
 
     def on_mount(self) -> None:
@@ -900,6 +922,37 @@ class DashboardApp(App[None]):
             self._feed_worker = self.run_feed()
             return
         self.feed.reconnect()
+
+    def action_record(self) -> None:
+        """Start recording the live session to a new file, or stop the recording."""
+        recording = self.recording
+        if recording.recording:
+            recorder = recording.stop()
+            if recorder is None:
+                self.dashboard.notify("Recording stopped before it began: no file was written")
+            else:
+                self.run_worker(self._close_recording(recorder), group="recording")
+        else:
+            message, failed = recording.start()
+            self.dashboard.notify(
+                message, severity="error" if failed else "information", timeout=8 if failed else 4
+            )
+        self.dashboard.show_changes_soon()
+
+    async def _close_recording(self, recorder: Recorder) -> None:
+        """Write what is queued and end the file, off the loop; then say what it holds."""
+        await asyncio.to_thread(recorder.close)
+        if recorder.error is None:
+            self.dashboard.notify(self.recording.summary(recorder), timeout=6)
+        else:
+            self._recording_failed(recorder.error)
+        self.dashboard.show_changes_soon()
+
+    def _recording_failed(self, message: str) -> None:
+        """A recording stopped on its own (the disk full, the file broken): say so loudly;
+        what it wrote is kept and the feed goes on."""
+        self.dashboard.notify(message, title="Recording stopped", severity="error", timeout=20)
+        self.dashboard.show_changes_soon()
 
     def action_help(self) -> None:
         """Show every binding."""

@@ -38,7 +38,7 @@ from app.auth import (
     Token,
     TokenProvider,
 )
-from app.books import Book, BookStore
+from app.books import Book, BookState, BookStore
 from app.events import (
     BookResynced,
     ConnectionChanged,
@@ -58,6 +58,7 @@ from app.protocol import (
     SCOPE,
     BookMessage,
     ChannelKey,
+    ChannelResult,
     ErrorMessage,
     Execution,
     Heartbeat,
@@ -75,7 +76,7 @@ from app.protocol import (
     encode,
     parse_time,
 )
-from app.recording import Connection, Frame, Record, Sent, SessionRecorder
+from app.recording import Connection, Frame, Record, Sent, SessionRecorder, TapeStart
 from app.redact import redact
 from app.subscriptions import HEARTBEAT_KEY as HEARTBEAT_KEY  # re-exported for the views
 from app.subscriptions import (
@@ -166,9 +167,10 @@ class FeedClient:
         """Seconds a connection must last to reset the backoff: a server that drops a working
         connection now and then gets a quick reconnect every time, one that drops at once
         gets an ever longer wait (up to ``backoff_max``)."""
+        self._recorder: SessionRecorder | None = None
+        self._record_frame: Callable[[tuple[int, bytes]], None] | None = None
+        self._record_clock: Callable[[], int] = time.time_ns
         self.recorder = recorder
-        """Told every frame received, every request sent and every connection boundary
-        (:class:`~app.recording.Recorder`), so a replay can do what this client did."""
         self._clock = clock
         self._replaying = False
         """Fed from a recording (:meth:`start_replay`): no socket, no timers; the core's
@@ -208,6 +210,81 @@ class FeedClient:
 
     def __repr__(self) -> str:
         return f"FeedClient({self.label!r}, state={self.state.value})"
+
+    # ------------------------------------------------------------------ recording
+
+    @property
+    def recorder(self) -> SessionRecorder | None:
+        """Told every frame received, every request sent and every connection boundary
+        (:class:`~app.recording.Recorder`), so a replay can do what this client did. May be
+        set or cleared at any time; a frame costs the loop one append to its queue."""
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, recorder: SessionRecorder | None) -> None:
+        self._recorder = recorder
+        self._record_frame = None if recorder is None else recorder.queue
+        if recorder is not None:
+            self._record_clock = recorder.clock_ns
+
+    def recording_blocked(self) -> str | None:
+        """Why a recording cannot begin at this instant with an exact starting point
+        (:meth:`record_from_here`), or None when it can: connected, every channel at rest
+        and every subscribed book LIVE. Not connected, it can: the recording then begins
+        with the next connection, as a live client's books do."""
+        if not self.connected:
+            return None
+        busy = self._core.busy()
+        if busy is not None:
+            return busy
+        for (kind, market), sub in self.subscriptions.items():
+            if kind == MARKET_DATA and market is not None and sub.state is SubState.ACTIVE:
+                book = self.store.get(market)
+                if book is None or book.state is not BookState.LIVE:
+                    return f"{market} is not LIVE yet"
+        return None
+
+    def record_from_here(self, recorder: SessionRecorder) -> None:
+        """Record from now on, beginning with a starting point that puts a replay where this
+        client stands (only when :meth:`recording_blocked` says nothing stands in the way).
+
+        Connected, the starting point is: the connection (``connected``), one subscribe of
+        every channel held, its answer as the server gave it (success, or the error), the
+        ``subscription_list`` that confirmed them when every one was confirmed, and a
+        SNAPSHOT of each book as held (the levels as the server spelt them, stamped with
+        the book's last update time: from it the live UPDATEs that follow apply exactly as
+        they did here). Each tape is written as held, trades with their inferred sides and
+        session figures. The synthetic frames are marked as the starting point in the file.
+        """
+        if self.connected:
+            recorder.connection("connected", self.label)
+            held = list(self.subscriptions.items())
+            if held:
+                keys = [key for key, _ in held]
+                recorder.sent(
+                    encode(SubscribeRequest([channel_from_key(k) for k in keys])).decode()
+                )
+                answer = [
+                    ChannelResult(
+                        key[0],
+                        channel_from_key(key).params,
+                        sub.state is SubState.ACTIVE,
+                        None if sub.state is SubState.ACTIVE else sub.error or "refused",
+                    )
+                    for key, sub in held
+                ]
+                recorder.prelude(encode(SubscribeResult(answer)))
+                active = [key for key, sub in held if sub.state is SubState.ACTIVE]
+                if active and all(self.subscriptions[k].confirmed for k in active):
+                    recorder.sent(encode(SubscriptionListRequest()).decode())
+                    listed = SubscriptionList([channel_from_key(k) for k in active])
+                    recorder.prelude(encode(listed))
+            for market, book in self.store.books.items():
+                if book.state is BookState.LIVE:
+                    recorder.prelude(_snapshot_frame(market, book.last_update_text, book))
+        for tape in self.tape.tapes.values():
+            recorder.tape_state(tape.state())
+        self.recorder = recorder
 
     # ------------------------------------------------------------------ the core's settings
 
@@ -491,6 +568,12 @@ class FeedClient:
                 self._after_drop()
             case Sent(text=text):
                 self._replay_sent(text)
+            case TapeStart(state=state):
+                try:
+                    self.tape.tape(state.market).restore(state)
+                except ValueError as exc:
+                    self.report_error(f"the recording's starting point: {exc}", state.market)
+                self.tape.dirty.add(state.market)
 
     def _replay_sent(self, text: str) -> None:
         try:
@@ -752,15 +835,15 @@ class FeedClient:
         raise _Drop(reason)
 
     async def _read(self, ws: _WS) -> None:
-        recorder = self.recorder
         ingest = self.ingest
         TEXT, BINARY = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
         while True:
             msg = await ws.receive()
             if msg.type is TEXT or msg.type is BINARY:
                 data: bytes = msg.data
-                if recorder is not None:
-                    recorder(data)
+                record = self._record_frame  # set and cleared while connected, too
+                if record is not None:
+                    record((self._record_clock(), data))
                 try:
                     ingest(data)
                 except Exception as exc:  # a bug of ours on one frame must not end the feed
@@ -1025,3 +1108,19 @@ class _Throttle:
 def _loop_time() -> float:
     """The running event loop's clock: what the core's deadlines and ``call_at`` count in."""
     return asyncio.get_running_loop().time()
+
+
+def _snapshot_frame(market: str, time_text: str, book: Book) -> bytes:
+    """A SNAPSHOT frame of ``book`` as held, with the server's spellings."""
+    return encode(
+        {
+            "channel": MARKET_DATA,
+            "payload": {
+                "market": market,
+                "type": "SNAPSHOT",
+                "time": time_text,
+                "bids": [{"price": lv.price, "amount": lv.amount} for lv in book.bids.iter()],
+                "asks": [{"price": lv.price, "amount": lv.amount} for lv in book.asks.iter()],
+            },
+        }
+    )

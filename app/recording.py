@@ -3,18 +3,29 @@
 **Format 2** (what :class:`Recorder` writes): one zstd stream of JSON Lines. The first line
 is the header ``{"sordash_recording": 2, "source": ..., "started": ..., "markets": [...],
 "session": ..., "segment": 0}``; then one record per line, each with ``t`` (ns since the
-epoch, as received or sent):
+epoch, as received or sent), except the frames of a block:
 
-- ``{"t":..,"r":<the frame as received>}``: a frame the server sent, embedded as it came
-  and read back by position (see :func:`_frame_line`); one with a newline or non-ASCII
-  bytes is ``{"t": .., "f": "<frame text>"}`` or ``{"t": .., "b64": ...}`` instead;
+- ``{"ts":[t1,t2,...,tn]}`` followed by ``n`` lines ``{"r":<the frame as received>}``: a
+  block of frames the server sent, with their receive times, each frame embedded as it
+  came and read back by position (never parsed by the reader, so even a malformed frame
+  comes back byte for byte). A block is written with one ``join`` and one encode of the
+  times, no per-frame work in Python (the per-frame ``{"t":..,"r":..}`` lines of earlier
+  builds cost the recorder's thread more CPU than the feed itself; they are still read).
+  A frame with a newline or non-ASCII bytes is ``{"t": .., "f": "<frame text>"}`` or
+  ``{"t": .., "b64": ...}`` instead;
 - ``{"t": .., "c": "connecting" | "connected" | "closed" | "stopped", "why": "..."}``: a
   connection boundary, so a replay knows which frames belong to which connection (the
   UPDATEs a new connection sends before its SNAPSHOT must not land on the old book).
   ``closed`` is an attempt or connection that ended and will be made again (one
   reconnect, ``why`` says why); ``stopped`` is the end of the session;
 - ``{"t": .., "s": "<request text>"}``: a request the client sent (subscribe, unsubscribe,
-  subscription_list), so a replay pairs each result with its request as the live client did.
+  subscription_list), so a replay pairs each result with its request as the live client did;
+- a recording started in the middle of a session (the dashboard's record key) begins with
+  its *starting point* (header ``"start": "mid-session"``): ``{"t": .., "p": "<frame>"}``
+  are protocol frames the server did not send at that moment but that put a replay where
+  the live client stood (the subscribe answer for the channels held, a SNAPSHOT of each
+  live book as held), and ``{"t": .., "tape": {...}}`` is a market's tape as held (trades
+  with their inferred sides, the session figures), restored as it is.
 
 zstd rather than gzip: measured on a demo recording of four markets, zstd level 1 made the
 file 9.3x smaller at 457 MB/s of CPU, gzip level 1 7.4x at 166 MB/s (``make bench``
@@ -23,7 +34,10 @@ killed process leaves a file that replays up to its last flushed block. A record
 rotated to ``NAME.1.EXT``, ``NAME.2.EXT``, ... by size or age; replaying ``NAME`` continues
 through the segments of the same session.
 
-Compression and writing happen on a thread of their own, never on the event loop. Nothing
+Compression and writing happen on a thread of their own, never on the event loop: all the
+loop does per frame is append (receive time, the frame's bytes) to a deque
+(:attr:`Recorder.queue`); the thread builds the lines, searches them for secrets and
+compresses, a batch at a time (zstandard releases the GIL while it compresses). Nothing
 secret is written: every text goes through :mod:`app.redact` (a server that quotes the token
 does not get it on disk), and the client never hands the recorder a header or credentials.
 Writing never takes the feed down: when the disk fills or the file breaks, the recorder
@@ -52,6 +66,7 @@ import zstandard
 
 from app.protocol import format_time
 from app.redact import redact, redact_bytes
+from app.tape import TapeState
 
 FORMAT_VERSION: Final = 2
 READABLE_VERSIONS: Final = (1, 2)
@@ -62,6 +77,16 @@ DEFAULT_ROTATE_BYTES: Final = 256 * 1024 * 1024
 """A segment is closed and the next begun past this many compressed bytes..."""
 DEFAULT_ROTATE_SECONDS: Final = 3600.0
 """... or after this long."""
+QUEUE_LIMIT: Final = 250_000
+"""Records that may wait for the thread (12 s of a 20k frames/s feed): past this the disk
+is not keeping up, and the recording stops saying so rather than grow without bound."""
+WAKE_SECONDS: Final = 0.02
+"""How often the thread takes what is queued: at 20k frames/s a batch of 400 frames, about
+80 KB. Measured at a paced 20k frames/s (medians of three windows, one run): taking the
+queue every 0.2 s cost x1.36 of the feed not recording, every 30 ms x1.30, every 10 ms
+x1.19; frames kept alive longer cost the loop more than the extra wake-ups cost the thread
+(most likely the cache: the frames and tuples waiting are memory the loop's next
+allocations no longer find warm)."""
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _READ_CHUNK: Final = 1 << 16
 
@@ -77,6 +102,15 @@ _BOUNDARIES: Final[dict[str, ConnectionBoundary]] = {
 class SessionRecorder(Protocol):
     """What the feed tells a recorder (:class:`Recorder` is one)."""
 
+    @property
+    def clock_ns(self) -> Callable[[], int]:
+        """The clock the receive times are read from."""
+
+    @property
+    def queue(self) -> Callable[[tuple[int, bytes]], None]:
+        """Queue a received frame as ``(receive time, bytes)``: what the feed calls per
+        frame (a bound ``deque.append``: no Python function call on the loop's hot path)."""
+
     def __call__(self, data: bytes) -> None:
         """A frame was received."""
 
@@ -85,6 +119,12 @@ class SessionRecorder(Protocol):
 
     def sent(self, text: str) -> None:
         """A request went out, as this text."""
+
+    def prelude(self, frame: bytes) -> None:
+        """A frame of a mid-session recording's starting point."""
+
+    def tape_state(self, state: TapeState) -> None:
+        """A market's tape as held, for a mid-session recording's starting point."""
 
 
 class RecordingError(Exception):
@@ -98,6 +138,8 @@ class _Line(msgspec.Struct, omit_defaults=True):
     c: str | None = None
     why: str | None = None
     s: str | None = None
+    p: str | None = None
+    tape: TapeState | None = None
     frame: str | None = None  # format 1
     sordash_recording: int | None = None
     source: str | None = None
@@ -105,6 +147,8 @@ class _Line(msgspec.Struct, omit_defaults=True):
     markets: list[str] | None = None
     session: str | None = None
     segment: int | None = None
+    start: str | None = None
+    channels: list[list[str | None]] | None = None
 
 
 _encoder: Final = msgspec.json.Encoder()
@@ -117,6 +161,17 @@ class Frame:
 
     t: int
     data: bytes
+    prelude: bool = False
+    """Part of a mid-session recording's starting point: not sent by the server then."""
+
+
+@dataclass(frozen=True, slots=True)
+class TapeStart:
+    """A mid-session recording's starting point for one market's tape, as the live client
+    held it (restored as it is: the sides were inferred against books not recorded)."""
+
+    t: int
+    state: TapeState
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +192,7 @@ class Sent:
     text: str
 
 
-Record = Frame | Connection | Sent
+Record = Frame | Connection | Sent | TapeStart
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,65 +203,109 @@ class Header:
     source: str
     started: str
     markets: tuple[str, ...]
+    mid_session: bool = False
+    """The recording began in the middle of a session, with a starting point."""
+    channels: tuple[tuple[str, str | None], ...] = ()
+    """The channels the client intended when the recording began (empty in older files:
+    the markets' default channels then)."""
 
 
-def _drain(
-    queued: deque[tuple[int, bytes | None, _Line | None]],
-) -> list[tuple[int, bytes | None, _Line | None]]:
-    """Everything queued so far (``popleft`` is atomic against the loop's ``append``)."""
-    items = []
+_Item = tuple[int, "bytes | _Line"]
+"""A queued record: its time and a frame's bytes (the feed's hot path) or another record."""
+
+
+def _drain(queued: deque[_Item]) -> list[_Item]:
+    """What is queued now (``popleft`` is atomic against the loop's ``append``)."""
     take = queued.popleft
-    with contextlib.suppress(IndexError):
-        while True:
-            items.append(take())
-    return items
+    return [take() for _ in range(len(queued))]
 
 
-def _encode(items: list[tuple[int, bytes | None, _Line | None]]) -> bytes:
-    """Recording lines for queued records, redacted (on the recorder's thread)."""
-    frames = [data for _, data, _ in items if data is not None]
-    # One search of the whole batch finds whether any frame holds a secret (almost never):
-    # only then is each frame redacted on its own. A substring of one frame is a substring
-    # of the batch, so a batch without a secret has no frame with one.
-    per_frame = _holds_secret(frames)
-    lines: list[bytes] = []
-    add = lines.append
-    encode = _encoder.encode
-    for t, data, record in items:
-        if data is not None:
-            if per_frame:
-                data = redact_bytes(data)  # a server that quoted our token: not on disk
-            if b"\n" not in data and data.isascii():
-                add(b'{"t":%d,"r":%b}' % (t, data))  # as received: see _frame_line
-                continue
-            try:
-                line = _Line(t=t, f=data.decode())
-            except UnicodeDecodeError:
-                line = _Line(t=t, b64=base64.b64encode(data).decode())
-        else:
-            assert record is not None
-            line = record
-            line.t = t
-            if line.why is not None:
-                line.why = redact(line.why)
-            if line.s is not None:
-                line.s = redact(line.s)
-        add(encode(line))
-    add(b"")
-    return b"\n".join(lines)
+_BLOCK_HEAD: Final = b'{"ts":['
+_BLOCK_FRAME: Final = b'{"r":'
+_BLOCK_SEP: Final = b'}\n{"r":'
+_BLOCK_END: Final = b"}\n"
 
 
-def _holds_secret(frames: list[bytes]) -> bool:
+def _encode(items: list[_Item]) -> tuple[list[bytes], int]:
+    """Recording lines for queued records, redacted (on the recorder's thread), and how many
+    of them are frames. Runs of frames are handled a run at a time (see
+    :func:`_encode_frames`); other records, a few per connection, one by one."""
+    times, values = zip(*items, strict=True)
+    kinds = list(map(type, values))
+    parts: list[bytes] = []
+    frames = kinds.count(bytes)  # by identity: no comparisons of types
+    if frames == len(kinds):
+        _encode_frames(times, values, parts)
+        return parts, frames
+    at = 0
+    for other in [i for i, kind in enumerate(kinds) if kind is not bytes]:
+        if other > at:
+            _encode_frames(times[at:other], values[at:other], parts)
+        parts.append(_encode_record(times[other], values[other]))
+        at = other + 1
+    if at < len(items):
+        _encode_frames(times[at:], values[at:], parts)
+    return parts, frames
+
+
+def _encode_frames(times: tuple[int, ...], frames: tuple[bytes, ...], parts: list[bytes]) -> None:
+    """Lines for a run of frames, appended to ``parts``.
+
+    Nothing is done per frame in Python: the searches (for a secret, a newline, a non-ASCII
+    byte) run once over the whole run, the times are one JSON array, the lines one join,
+    all in C. A substring of one frame is a substring of the run, so a run without any of
+    them has no frame with one; a run with one (almost never) is taken frame by frame.
+    """
     joined = b"".join(frames)
-    return redact_bytes(joined) is not joined
+    if redact_bytes(joined) is not joined:
+        frames = tuple(map(redact_bytes, frames))  # a server that quoted our token: not on disk
+        joined = b"".join(frames)
+    if b"\n" in joined or not joined.isascii():
+        parts.extend(_frame_record(t, data) for t, data in zip(times, frames, strict=True))
+        return
+    lines = _BLOCK_SEP.join(frames)  # the frames as received, one line each
+    parts += (b'{"ts":', _encoder.encode(times), _BLOCK_END, _BLOCK_FRAME, lines, _BLOCK_END)
+
+
+def _frame_record(t: int, data: bytes) -> bytes:
+    """One frame's line, whatever its bytes (``data`` is redacted already)."""
+    if b"\n" not in data and data.isascii():
+        return b'{"t":%d,"r":%b}\n' % (t, data)
+    try:
+        line = _Line(t=t, f=data.decode())
+    except UnicodeDecodeError:
+        line = _Line(t=t, b64=base64.b64encode(data).decode())
+    return _encoder.encode(line) + b"\n"
+
+
+def _encode_record(t: int, line: _Line) -> bytes:
+    """A record other than a received frame, redacted."""
+    line.t = t
+    if line.why is not None:
+        line.why = redact(line.why)
+    if line.s is not None:
+        line.s = redact(line.s)
+    if line.p is not None:
+        line.p = redact(line.p)
+    encoded = _encoder.encode(line)
+    if line.tape is not None:
+        encoded = redact_bytes(encoded)
+    return encoded + b"\n"
 
 
 _RAW_HEAD: Final = b'{"t":'
 _RAW_KEY: Final = b',"r":'
 
 
+class _Times(msgspec.Struct):
+    ts: list[int]
+
+
+_times_decoder: Final = msgspec.json.Decoder(_Times)
+
+
 def _frame_line(line: bytes) -> Frame | None:
-    """A frame line, ``{"t":<ns>,"r":<the frame's bytes as received>}``.
+    """A frame line of earlier builds, ``{"t":<ns>,"r":<the frame's bytes as received>}``.
 
     The frame is written as it came (no escaping: most of a recording's size and of its
     CPU was escaping the quotes of JSON inside a JSON string) and read back by position,
@@ -233,9 +332,10 @@ def segment_path(path: Path, index: int) -> Path:
 class Recorder:
     """Writes a session (frames, connection boundaries, requests) to a recording.
 
-    Usable as ``FeedClient(recorder=...)``: calling it records a received frame;
-    :meth:`connection` and :meth:`sent` record the rest. Each call only queues the record;
-    a thread compresses and writes.
+    Usable as ``FeedClient(recorder=...)``: the feed queues each received frame with
+    :attr:`queue` (calling the recorder does the same); :meth:`connection` and :meth:`sent`
+    record the rest, :meth:`prelude` and :meth:`tape_state` a mid-session starting point.
+    Each call only queues the record; a thread encodes, compresses and writes.
     """
 
     def __init__(
@@ -246,35 +346,50 @@ class Recorder:
         clock_ns: Callable[[], int] = time.time_ns,
         *,
         markets: list[str] | None = None,
+        channels: list[tuple[str, str | None]] | None = None,
+        mid_session: bool = False,
         rotate_bytes: int = DEFAULT_ROTATE_BYTES,
         rotate_seconds: float = DEFAULT_ROTATE_SECONDS,
         flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self.path = path
         self.on_error = on_error
-        self._clock_ns = clock_ns
+        self.clock_ns = clock_ns
         self.source = redact(source)
         self.markets = list(markets or [])
+        self.channels = [[kind, market] for kind, market in channels or []]
+        """The channels of the intended set, for a replay to intend the same ones."""
+        self.mid_session = mid_session
         self.rotate_bytes = rotate_bytes
         self.rotate_seconds = rotate_seconds
         self.flush_seconds = flush_seconds
         self.frames = 0
-        """Frames recorded (queued) so far."""
+        """Frames written so far (handed to the compressor)."""
         self.segments = 1
         self.flushes = 0
         """Blocks flushed to the disk so far (what a killed process keeps)."""
+        self.frames_on_disk = 0
+        """Frames flushed to the disk so far (what survives a failure)."""
+        self.size = 0
+        """Compressed bytes flushed to the disk so far, every segment together."""
+        self._closed_segments_size = 0
         self.error: str | None = None
-        """Why recording stopped, if it did."""
+        """Why recording stopped, if it did (a sentence naming the file)."""
+        self.failure = ""
+        """The same in a few words (``No space left on device``), for a status line."""
         self._session = secrets.token_hex(8)
-        self._items: deque[tuple[int, bytes | None, _Line | None]] = deque()
-        """Records waiting for the thread: (time, frame, or another record). Appending is
-        all a record costs the event loop; the thread takes the list a few times a second
-        (waking it per record cost more than recording: a thread switch per frame)."""
+        self._items: deque[_Item] = deque(maxlen=QUEUE_LIMIT)
+        """Records waiting for the thread: (time, a frame's bytes or another record).
+        Appending is all a record costs the event loop; the thread takes the lot a few
+        times a second (waking it per record cost more than recording: a thread switch per
+        frame)."""
+        self.queue = self._items.append
         self._wake = threading.Event()
         self._closing = False
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
         """The loop errors are reported on: the one the records come from."""
+        self._note_loop()
         self._file, self._writer = self._open(path, 0)  # errors here reach the caller
         self._segment_started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="sordash recorder", daemon=True)
@@ -282,25 +397,37 @@ class Recorder:
 
     # ------------------------------------------------------------------ the feed's side
 
+    @property
+    def stopped(self) -> bool:
+        """True once the recorder was closed or stopped on an error (:attr:`error`)."""
+        return self._stopped
+
     def __call__(self, data: bytes) -> None:
         """Record one frame as received (queued: the thread redacts, encodes, writes)."""
-        if self._stopped:
-            return
-        if self._loop is None:
-            self._note_loop()
-        self.frames += 1
-        self._items.append((self._clock_ns(), data, None))
+        if not self._stopped:
+            self._items.append((self.clock_ns(), data))
 
     def connection(self, boundary: ConnectionBoundary, why: str = "") -> None:
         """Record a connection boundary."""
         if not self._stopped:
-            self._note_loop()
-            self._items.append((self._clock_ns(), None, _Line(c=boundary, why=why or None)))
+            if self._loop is None:
+                self._note_loop()
+            self._items.append((self.clock_ns(), _Line(c=boundary, why=why or None)))
 
     def sent(self, text: str) -> None:
         """Record a request as the client sent it."""
         if not self._stopped:
-            self._items.append((self._clock_ns(), None, _Line(s=text)))
+            self._items.append((self.clock_ns(), _Line(s=text)))
+
+    def prelude(self, frame: bytes) -> None:
+        """Record a frame of a mid-session starting point (not sent by the server now)."""
+        if not self._stopped:
+            self._items.append((self.clock_ns(), _Line(p=frame.decode())))
+
+    def tape_state(self, state: TapeState) -> None:
+        """Record a market's tape as held, for a mid-session starting point."""
+        if not self._stopped:
+            self._items.append((self.clock_ns(), _Line(tape=state)))
 
     def _note_loop(self) -> None:
         with contextlib.suppress(RuntimeError):  # not on a loop: errors are reported directly
@@ -332,10 +459,12 @@ class Recorder:
         header = _Line(
             sordash_recording=FORMAT_VERSION,
             source=self.source,
-            started=format_time(self._clock_ns()),
+            started=format_time(self.clock_ns()),
             markets=self.markets,
+            channels=self.channels or None,
             session=self._session,
             segment=segment,
+            start="mid-session" if self.mid_session and segment == 0 else None,
         )
         writer.write(_encoder.encode(header) + b"\n")
         return file, writer
@@ -344,26 +473,60 @@ class Recorder:
         flushed_at = time.monotonic()
         pending = False
         while True:
-            self._wake.wait(min(self.flush_seconds, 0.1))
+            self._wake.wait(min(self.flush_seconds, WAKE_SECONDS))
             closing = self._closing
+            if self.error is not None:
+                if closing:
+                    return
+                # Stopped on an error: whoever queues may not have heard yet; what they
+                # queue meanwhile goes nowhere rather than pile up.
+                self._items.clear()
+                continue
+            if len(self._items) == QUEUE_LIMIT and not closing:
+                self._fall_behind()
+                continue
             items = _drain(self._items)
             try:
                 if items:
-                    self._writer.write(_encode(items))
+                    parts, frames = _encode(items)
+                    write = self._writer.write
+                    for part in parts:
+                        write(part)
+                    self.frames += frames
                     pending = True
                 now = time.monotonic()
                 if closing:
                     self._finish()
                     return
                 if pending and now - flushed_at >= self.flush_seconds:
-                    self._writer.flush(zstandard.FLUSH_BLOCK)
-                    self._file.flush()
+                    self._flush()
                     pending, flushed_at = False, now
-                    self.flushes += 1
                     self._maybe_rotate(now)
             except OSError as exc:
                 self._fail(exc)
-                return
+                if closing:
+                    return
+
+    def _flush(self) -> None:
+        self._writer.flush(zstandard.FLUSH_BLOCK)
+        self._file.flush()
+        self.flushes += 1
+        self.frames_on_disk = self.frames
+        if self._file.seekable():
+            self.size = self._closed_segments_size + self._file.tell()
+
+    def _fall_behind(self) -> None:
+        """More was queued than the disk took in time, and the oldest records waiting may
+        have been pushed out: the file ends before them, whole, and says why."""
+        self._items.clear()
+        with contextlib.suppress(OSError, ValueError):
+            self._end_segment()
+        self.failure = "the disk did not keep up"
+        self._report(
+            f"recording to {self.path} stopped after {self.frames_on_disk} frames: the disk "
+            f"did not keep up ({QUEUE_LIMIT} records waited); the feed goes on, what was "
+            "written is kept"
+        )
 
     def _maybe_rotate(self, now: float) -> None:
         size = self._file.tell() if self._file.seekable() else 0
@@ -374,24 +537,33 @@ class Recorder:
         try:
             self._file, self._writer = self._open(next_path, self.segments)
         except RecordingError as exc:
-            self._report(f"recording stopped after {self.frames} frames: {exc}")
+            self.failure = "cannot open the next segment"
+            self._report(f"recording stopped after {self.frames_on_disk} frames: {exc}")
             return
         self.segments += 1
         self._segment_started = now
 
     def _end_segment(self) -> None:
         self._writer.flush(zstandard.FLUSH_FRAME)
+        self._file.flush()
+        self.frames_on_disk = self.frames
+        if self._file.seekable():
+            self._closed_segments_size += self._file.tell()
+            self.size = self._closed_segments_size
         self._file.close()
 
     def _finish(self) -> None:
         self._end_segment()
 
     def _fail(self, exc: OSError) -> None:
+        if self._stopped and self.error is not None:
+            return  # reported already
         with contextlib.suppress(OSError, ValueError):
             self._file.close()
         reason = exc.strerror or str(exc)
+        self.failure = reason
         self._report(
-            f"recording to {self.path} stopped after {self.frames} frames: {reason}; "
+            f"recording to {self.path} stopped after {self.frames_on_disk} frames: {reason}; "
             "the feed goes on, what was written is kept"
         )
 
@@ -423,6 +595,8 @@ class RecordingReader:
         """Why the last segment ended early ("" when it ended properly)."""
         self.header: Header | None = None
         self.segments = 0
+        self._cut_why = ""
+        self._compressed = False
 
     def __iter__(self) -> Iterator[Record]:
         session: str | None = None
@@ -445,6 +619,12 @@ class RecordingReader:
 
     def _header(self, path: Path, first: tuple[int, bytes] | None) -> tuple[Header, str | None]:
         if first is None:
+            if self._cut_why and self._compressed:
+                raise RecordingError(
+                    f"{path} holds no whole record, not even its header: {self._cut_why}"
+                )
+            if self._cut_why:
+                raise RecordingError(f"{path} is not a sordash recording (not a line of text)")
             raise RecordingError(f"{path} is empty: not a sordash recording")
         try:
             line = _decoder.decode(first[1])
@@ -457,6 +637,8 @@ class RecordingReader:
             line.source or "",
             line.started or "",
             tuple(line.markets or ()),
+            mid_session=line.start == "mid-session",
+            channels=tuple((str(c[0]), c[1]) for c in line.channels or () if len(c) == 2),
         )
         if self.header is None:
             self.header = header
@@ -464,6 +646,9 @@ class RecordingReader:
 
     def _records(self, path: Path, lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
         for number, raw in lines:
+            if raw.startswith(_BLOCK_HEAD):
+                yield from self._block(path, number, raw, lines)
+                continue
             if raw.startswith(_RAW_HEAD) and (frame := _frame_line(raw)) is not None:
                 yield frame
                 continue
@@ -480,8 +665,38 @@ class RecordingReader:
                 yield Connection(line.t, _BOUNDARIES[line.c], line.why or "")
             elif line.s is not None:
                 yield Sent(line.t, line.s)
+            elif line.p is not None:
+                yield Frame(line.t, line.p.encode(), prelude=True)
+            elif line.tape is not None:
+                yield TapeStart(line.t, line.tape)
             else:
                 raise RecordingError(f"{path}:{number}: a line without a record")
+
+    def _block(
+        self, path: Path, number: int, raw: bytes, lines: Iterator[tuple[int, bytes]]
+    ) -> Iterator[Frame]:
+        """The frames of a block: its times line, then a ``{"r":..}`` line per time. A file
+        cut short inside a block yields the block's whole lines (``cut_short`` says so)."""
+        try:
+            times = _times_decoder.decode(raw).ts
+        except msgspec.DecodeError as exc:
+            raise RecordingError(f"{path}:{number}: not a recording line ({exc})") from None
+        start = len(_BLOCK_FRAME)
+        for index, t in enumerate(times):
+            item = next(lines, None)
+            if item is None:
+                if self.cut_short:
+                    return
+                raise RecordingError(
+                    f"{path}:{number}: the block of {len(times)} frames ends after {index}"
+                )
+            number_, line = item
+            if not (line.startswith(_BLOCK_FRAME) and line.endswith(b"}")):
+                raise RecordingError(
+                    f"{path}:{number_}: frame {index + 1} of the block at line {number} "
+                    "is not a frame line"
+                )
+            yield Frame(t, line[start:-1])
 
     def _lines(self, path: Path) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of a file, decompressed if it is zstd; a cut-short file
@@ -491,8 +706,14 @@ class RecordingReader:
         except OSError as exc:
             raise RecordingError(f"cannot read recording {path}: {exc.strerror or exc}") from None
         with handle:
-            head = handle.read(4)
-            handle.seek(0)
+            try:
+                head = handle.read(4)
+                handle.seek(0)
+            except OSError as exc:
+                raise RecordingError(
+                    f"cannot read recording {path}: {exc.strerror or exc}"
+                ) from None
+            self._compressed = head == _ZSTD_MAGIC
             if head != _ZSTD_MAGIC:
                 for number, raw in enumerate(handle, 1):
                     if not raw.endswith(b"\n"):
@@ -517,6 +738,7 @@ class RecordingReader:
                 self._cut(path, number + 1, "the recording was not closed (cut short)")
 
     def _cut(self, path: Path, number: int, why: str) -> None:
+        self._cut_why = why
         self.cut_short = f"{path}:{number}: {why}; replayed up to the last whole record"
 
 

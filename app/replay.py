@@ -51,7 +51,7 @@ import zstandard
 from app import feed as _feed_module
 from app.books import BookStore
 from app.events import ConnectionState
-from app.feed import FeedClient, ReplayState
+from app.feed import DEFAULT_CHANNELS, FeedClient, ReplayState
 from app.recording import (
     Connection,
     ConnectionBoundary,
@@ -61,6 +61,7 @@ from app.recording import (
     RecordingError,
     RecordingReader,
     Sent,
+    TapeStart,
 )
 from app.tape import TapeStore
 
@@ -94,9 +95,15 @@ def begin_replay(feed: FeedClient, header: Header, path: Path) -> None:
     feed.start_replay()
     if header.version < 2:
         feed.set_connection_state(ConnectionState.CONNECTED, f"replaying {path}")
+    # The channels the live client intended, as the recording says (older files name
+    # the markets only: their default channels then).
+    intended: dict[str, list[str]] = {}
+    for kind, market in header.channels:
+        if market is not None:
+            intended.setdefault(market, []).append(kind)
     for market in header.markets:
         if market not in feed.markets():
-            feed.subscribe(market)
+            feed.subscribe(market, intended.get(market, DEFAULT_CHANNELS))
 
 
 def finish_replay(feed: FeedClient, path: Path, problem: str = "") -> None:
@@ -184,8 +191,10 @@ def _encode_chunk(records: list[Record]) -> bytes:
             add((record.t, record.data))
         elif isinstance(record, Connection):
             add((record.t, 0, record.boundary, record.why))
-        else:
+        elif isinstance(record, Sent):
             add((record.t, 1, record.text))
+        else:  # a mid-session recording's starting tape, restored as it is
+            add((record.t, 2, pickle.dumps(record.state, protocol=pickle.HIGHEST_PROTOCOL)))
     return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(_chunk_encoder.encode(rows))
 
 
@@ -198,8 +207,10 @@ def _decode_chunk(blob: bytes) -> list[Record]:
             add(Frame(row[0], row[1]))
         elif row[1] == 0:
             add(Connection(row[0], cast(ConnectionBoundary, row[2]), row[3]))
-        else:
+        elif row[1] == 1:
             add(Sent(row[0], row[2]))
+        else:
+            add(TapeStart(row[0], pickle.loads(row[2])))
     return records
 
 

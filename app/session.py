@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,7 +70,21 @@ class Session:
         self.transport: ReplayTransport | None = None
         """The dashboard's control of a replay (:meth:`use_transport`); None: a replay
         plays straight through (``sordash stream``)."""
+        self.on_recording_error: list[Callable[[str], None]] = []
+        """Told (on the loop) when ``--record`` stops on an error (the disk full, the file
+        broken), besides the feed's error event: the stream prints it on stderr, the
+        dashboard shows it."""
         self._stop = asyncio.Event()
+        if recorder is not None:
+            recorder.on_error = self._recording_failed
+
+    def _recording_failed(self, message: str) -> None:
+        """The recorder stopped: the feed stops handing it frames, and everyone is told."""
+        if self.recorder is not None and self.feed.recorder is self.recorder:
+            self.feed.recorder = None
+        self.feed.report_error(message)
+        for callback in list(self.on_recording_error):
+            callback(message)
 
     @classmethod
     def create(cls, options: SessionOptions, config: Config | None = None) -> Session:
@@ -126,7 +140,10 @@ class Session:
         recorder = None
         if options.record is not None:
             recorder = Recorder(
-                options.record, source=label, on_error=feed.report_error, markets=list(markets)
+                options.record,
+                source=label,
+                markets=list(markets),
+                channels=list(feed.subscriptions),
             )
             feed.recorder = recorder
         return cls(feed, simulator, recorder=recorder)

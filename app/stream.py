@@ -38,6 +38,7 @@ from app.events import (
 )
 from app.feed import FeedClient
 from app.protocol import EXECUTION_DATA, MARKET_DATA
+from app.recording import RecordingError
 from app.redact import redact, redact_bytes
 from app.session import Session
 
@@ -200,6 +201,11 @@ async def run_stream(
             done.set()
 
     feed.add_listener(on_event)
+    # A recording that stops (the disk full, the file broken) is one line on stderr, besides
+    # the error line on stdout: the stream itself goes on.
+    session.on_recording_error.append(
+        lambda message: print(redact(f"sordash: {message}"), file=errors, flush=True)
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -234,6 +240,9 @@ async def run_stream(
         # one line and exit 1, not as a traceback.
         await asyncio.wait({runner})
     exc = None if runner.cancelled() else runner.exception()
+    if isinstance(exc, RecordingError):  # names the file and what is wrong with it
+        print(redact(f"sordash: {exc}"), file=errors)
+        return EXIT_FAILED
     if exc is not None:
         print(redact(f"sordash: stream failed: {exc}"), file=errors)
         return EXIT_FAILED

@@ -193,6 +193,20 @@ class SubscriptionCore:
             times.append(self._list_due)
         return min(times, default=None)
 
+    def busy(self) -> str | None:
+        """What is under way now (a request not yet answered, a resync running or waiting,
+        a channel being left), in words; None when every channel is at rest, ACTIVE or
+        FAILED, with nothing outstanding."""
+        if self._pending_subscribes or self._pending_unsubscribes:
+            return "a request is waiting for its answer"
+        if self._resyncing or self._resync_due:
+            markets = sorted({k[1] or k[0] for k in self._resyncing} | set(self._resync_due))
+            return f"{', '.join(markets)} resyncing"
+        for key, sub in self.subscriptions.items():
+            if sub.state in (SubState.PENDING, SubState.UNSUBSCRIBING):
+                return f"{_name(key)} is {sub.state.value}"
+        return None
+
     # ------------------------------------------------------------------ user commands
 
     def subscribe(self, market: str, channels: Iterable[str] = MARKET_CHANNELS) -> list[Effect]:

@@ -12,6 +12,8 @@ from bisect import bisect_right
 from decimal import Decimal
 from typing import Final, NamedTuple
 
+import msgspec
+
 from app.books import Book
 from app.protocol import (
     ONE,
@@ -47,6 +49,23 @@ class Trade(NamedTuple):
     price_units: int
     amount_units: int
     side: Side
+
+
+class TapeState(msgspec.Struct, array_like=True):
+    """A market's tape as held, exactly (a mid-session recording's starting point): the
+    trades as ``[seq, executed_at, price, amount, side]`` oldest first, and the session
+    figures (integers as decimal strings: the notional outgrows 64 bits)."""
+
+    market: str
+    trades: list[tuple[int, str, str, str, str]]
+    seq: int
+    count: int
+    volume_units: str
+    notional: str
+    high_units: str | None
+    low_units: str | None
+    late: int
+    errors: int
 
 
 class MarketTape:
@@ -137,6 +156,54 @@ class MarketTape:
         if price < previous.price_units:
             return Side.SELL
         return previous.side
+
+    def state(self) -> TapeState:
+        """Everything this tape holds, for :meth:`restore` to hold exactly elsewhere."""
+        return TapeState(
+            self.market,
+            [(t.seq, t.executed_at, t.price, t.amount, t.side.value) for t in self.trades],
+            self._seq,
+            self.count,
+            str(self.volume_units),
+            str(self._notional),
+            None if self.high_units is None else str(self.high_units),
+            None if self.low_units is None else str(self.low_units),
+            self.late,
+            self.errors,
+        )
+
+    def restore(self, state: TapeState) -> None:
+        """Hold what ``state`` says (from :meth:`state`), trades and figures alike.
+
+        Raises ``ValueError`` for a state that cannot be this tape's (unreadable times,
+        prices or sides).
+        """
+        trades = []
+        try:
+            for seq, executed_at, price, amount, side in state.trades[-self.limit :]:
+                trades.append(
+                    Trade(
+                        parse_time(executed_at),
+                        seq,
+                        price,
+                        amount,
+                        executed_at,
+                        to_scaled(price),
+                        to_scaled(amount),
+                        Side(side),
+                    )
+                )
+        except ValueError as exc:  # a time, decimal or side that cannot be read
+            raise ValueError(f"unreadable tape state: {exc}") from None
+        self.trades = trades
+        self._seq = state.seq
+        self.count = state.count
+        self.volume_units = int(state.volume_units)
+        self._notional = int(state.notional)
+        self.high_units = None if state.high_units is None else int(state.high_units)
+        self.low_units = None if state.low_units is None else int(state.low_units)
+        self.late = state.late
+        self.errors = state.errors
 
     def newest(self, n: int) -> list[Trade]:
         """The newest ``n`` trades, newest first."""

@@ -12,6 +12,15 @@ from app.redact import REDACTOR
 
 
 @pytest.fixture(autouse=True)
+def _no_real_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test writes into the real user data directory (the record key's default): the
+    XDG data home is a temporary directory for every test."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
+@pytest.fixture(autouse=True)
 def _forget_secrets() -> Iterator[None]:
     """Each test starts with a redactor that knows no secret: the process's redactor is
     global, and a secret one test taught it (``"secret-value"``) would mask that text in

@@ -163,6 +163,9 @@ async def test_a_replay_says_replay_and_live_only_keys_say_why_they_do_nothing(
         await until(lambda: app.feed.stats.frames >= 502, "the replay has run")
         await until(lambda: "REPLAY" in text_of(status), "the status bar says REPLAY")
         assert "CONNECTED" not in text_of(status)
+        # r acts on the current market: wait for its view (the replay can end before the
+        # screen has mounted it, and r then had no market to say anything about).
+        await until(lambda: app.dashboard.current == "BTCUSD", "BTCUSD is the current market")
         book = app.feed.store.get("BTCUSD")
         assert book is not None
         snapshots = book.snapshots

@@ -37,8 +37,10 @@ class StatusBar(StyledStatic):
         frozen: bool = False,
         note: str = "",
         resume_key: str = "p",
+        recording: str = "",
     ) -> None:
-        """Render the feed's state as of ``now`` (the monotonic clock)."""
+        """Render the feed's state as of ``now`` (the monotonic clock); ``recording`` is
+        what is being recorded (:meth:`app.live_recording.LiveRecording.status`)."""
         state = feed.state
         stats = feed.stats
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -80,6 +82,11 @@ class StatusBar(StyledStatic):
         if stats.decode_errors:
             text.append(" │ bad frames ", style=TEXT_MUTED)
             text.append(str(stats.decode_errors), style=TEXT_BAD)
+        if recording:
+            text.append(" │ ", style=TEXT_MUTED)
+            stopped = recording.startswith("REC STOPPED")
+            text.append("● ", style=TEXT_BAD)
+            text.append(recording, style=TEXT_BAD if stopped else "")
         if note:
             text.append(" │ ", style=TEXT_MUTED)
             text.append(note, style=TEXT_WARN)
