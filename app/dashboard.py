@@ -62,7 +62,7 @@ from widgets.goto_time_dialog import GoToTimeDialog
 from widgets.help_screen import HelpRow, HelpScreen
 from widgets.market_tabs import MarketTabs
 from widgets.market_view import MarketView, market_badge
-from widgets.quiet import QuietStatic, update_static
+from widgets.quiet import CachedContainer, QuietStatic, update_static
 from widgets.replay_bar import ReplayBar
 from widgets.status_bar import StatusBar
 from widgets.subscribe_dialog import SubscribeChoice, SubscribeDialog
@@ -111,6 +111,10 @@ def command_keys(config: Config, command: Command) -> str:
 def first_key(config: Config, binding_id: str) -> str:
     """The one key to name in a hint (the first, if the keymap gives several)."""
     return command_keys(config, COMMAND_BY_ID[binding_id]).split(",")[0]
+
+
+class MarketsContainer(CachedContainer, Container):
+    """The markets' area (single or grid): a container that keeps its lines."""
 
 
 class DashboardScreen(Screen[None]):
@@ -185,7 +189,7 @@ class DashboardScreen(Screen[None]):
         yield StatusBar(id="status")
         yield MarketTabs(id="tabs")
         yield QuietStatic(id="banner")
-        with Container(id="markets"):
+        with MarketsContainer(id="markets"):
             yield Static(id="empty")
         if self.transport is not None:
             yield ReplayBar(self.transport, hints=self._replay_hints(), id="replay-bar")

@@ -25,6 +25,7 @@ from app.events import ConnectionState
 from app.feed import FeedClient
 from app.live_recording import default_record_dir, format_size, recording_name
 from app.recording import Frame, Recorder, RecordingReader, TapeStart
+from app.replay import ReplayIndex, replay_twin
 from app.session import Session, SessionOptions
 from app.stream import run_stream
 from tests.feedkit import (
@@ -38,6 +39,7 @@ from tests.feedkit import (
     running_sim,
     until,
 )
+from tests.replaykit import everything, replay_feed, straight_to
 from tests.test_dashboard_failures import toasts
 from tests.uikit import press
 from widgets.status_bar import StatusBar
@@ -136,6 +138,21 @@ async def test_the_record_key_records_mid_session_and_the_file_replays_exactly(
     session = Session.create(SessionOptions(replay=path, replay_speed=0))
     assert await run_stream(session, interval=0.05, out=io.BytesIO()) == 0
     assert shown(session.feed) == live_view
+
+    # The dashboard's transport reads the same file into its chunks (the starting tapes
+    # too) and a seek, from its checkpoints, ends where the straight replay did.
+    index = ReplayIndex(path, replay_twin(replay_feed(path)), chunk_records=50)
+    index.build()
+    assert index.error == "" and index.complete
+    end = records[-1].t
+    state, position = index.rebuild(index.checkpoint_for(end), end, replay_twin(replay_feed(path)))
+    assert position == len(records)
+    seeked = replay_feed(path)
+    seeked.start_replay()
+    seeked.adopt_replay_state(state)
+    assert everything(seeked) == everything(straight_to(path, end))
+    assert shown(seeked) == live_view
+    index.close()
 
 
 async def test_the_record_key_waits_for_a_quiet_instant_when_something_is_under_way(

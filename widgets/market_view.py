@@ -37,6 +37,7 @@ from widgets.palette import (
     badge_class,
     badge_label,
 )
+from widgets.quiet import CachedContainer
 from widgets.subscription_panel import SubscriptionPanel, format_age
 from widgets.text_lines import TextLines
 from widgets.trade_tape import SIDE_TEXT, TradeTape
@@ -58,7 +59,11 @@ def market_badge(feed: FeedClient, market: str) -> str:
     return MarketView.badge_for(feed.store.get(market), md, feed.channels_for(market), feed.state)
 
 
-class MarketView(Vertical):
+class MarketBody(Horizontal):
+    """The ladder beside the tape (a container that keeps its lines)."""
+
+
+class MarketView(CachedContainer, Vertical):
     """One market's header, ladder, tape and subscription panel.
 
     Not focusable: the current market is the app's ``current`` and shown by the
@@ -110,7 +115,7 @@ class MarketView(Vertical):
     def compose(self) -> ComposeResult:
         """Header, then ladder beside tape, then the channel panel."""
         yield self.header
-        with Horizontal(classes="market-body"):
+        with MarketBody(classes="market-body"):
             yield self.ladder
             yield self.trades
         yield self.panel

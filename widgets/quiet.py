@@ -144,6 +144,13 @@ def _plain_box(widget: Widget) -> bool:
     )
 
 
+class CachedContainer(CachedLines):
+    """A container (a border, a background under its children) that keeps its lines: a
+    child's repaint does not change them, yet Textual asks every container under a screen
+    update's bounding box for its lines again (its background, border, filters and crops
+    worked out anew), four markets' containers on every update."""
+
+
 class QuietStatic(CachedLines, Static):
     """A :class:`~textual.widgets.Static` that keeps its rendered lines (:class:`CachedLines`)."""
 
