@@ -168,7 +168,8 @@ class FeedClient:
         connection now and then gets a quick reconnect every time, one that drops at once
         gets an ever longer wait (up to ``backoff_max``)."""
         self._recorder: SessionRecorder | None = None
-        self._record_frame: Callable[[tuple[int, bytes]], None] | None = None
+        self._record_time: Callable[[int], None] | None = None
+        self._record_frame: Callable[[bytes], None] = _ignore
         self._record_clock: Callable[[], int] = time.time_ns
         self.recorder = recorder
         self._clock = clock
@@ -217,15 +218,18 @@ class FeedClient:
     def recorder(self) -> SessionRecorder | None:
         """Told every frame received, every request sent and every connection boundary
         (:class:`~app.recording.Recorder`), so a replay can do what this client did. May be
-        set or cleared at any time; a frame costs the loop one append to its queue."""
+        set or cleared at any time; a frame costs the loop two appends to its queues."""
         return self._recorder
 
     @recorder.setter
     def recorder(self, recorder: SessionRecorder | None) -> None:
         self._recorder = recorder
-        self._record_frame = None if recorder is None else recorder.queue
-        if recorder is not None:
-            self._record_clock = recorder.clock_ns
+        if recorder is None:
+            self._record_time = None
+            return
+        self._record_clock = recorder.clock_ns
+        self._record_frame = recorder.queue
+        self._record_time = recorder.queue_time
 
     def recording_blocked(self) -> str | None:
         """Why a recording cannot begin at this instant with an exact starting point
@@ -841,9 +845,10 @@ class FeedClient:
             msg = await ws.receive()
             if msg.type is TEXT or msg.type is BINARY:
                 data: bytes = msg.data
-                record = self._record_frame  # set and cleared while connected, too
-                if record is not None:
-                    record((self._record_clock(), data))
+                stamp = self._record_time  # set and cleared while connected, too
+                if stamp is not None:
+                    stamp(self._record_clock())
+                    self._record_frame(data)
                 try:
                     ingest(data)
                 except Exception as exc:  # a bug of ours on one frame must not end the feed
@@ -1103,6 +1108,10 @@ class _Throttle:
         held, self._held = self._held, 0
         self._start = None
         return held
+
+
+def _ignore(data: bytes) -> None:
+    """What a frame is recorded with while no recorder is set (never called: see _read)."""
 
 
 def _loop_time() -> float:

@@ -1,7 +1,8 @@
 """Recording a session and reading it back for replay.
 
-**Format 2** (what :class:`Recorder` writes): one zstd stream of JSON Lines. The first line
-is the header ``{"sordash_recording": 2, "source": ..., "started": ..., "markets": [...],
+**Format 3** (what :class:`Recorder` writes): JSON Lines, compressed with zstd as a run of
+zstd frames (see below). The first line is the header ``{"sordash_recording": 3, "source":
+..., "started": ..., "markets": [...],
 "session": ..., "segment": 0}``; then one record per line, each with ``t`` (ns since the
 epoch, as received or sent), except the frames of a block:
 
@@ -29,19 +30,34 @@ epoch, as received or sent), except the frames of a block:
 
 zstd rather than gzip: measured on a demo recording of four markets, zstd level 1 made the
 file 9.3x smaller at 457 MB/s of CPU, gzip level 1 7.4x at 166 MB/s (``make bench``
-measures it again). The stream is flushed block by block (at least once a second), so a
-killed process leaves a file that replays up to its last flushed block. A recording is
-rotated to ``NAME.1.EXT``, ``NAME.2.EXT``, ... by size or age; replaying ``NAME`` continues
-through the segments of the same session.
+measures it again). Each batch the recorder writes (:data:`BATCH_BYTES` of text, or what
+came in :data:`FLUSH_SECONDS`) is one zstd frame of its own, compressed in one call and
+written whole, so a killed process leaves a file that replays up to its last batch. One
+call per batch rather than a stream: on a recording of the paced 20k frames/s benchmark,
+the stream's compressor (``stream_writer``, level 1) took 490-530 ns of CPU a frame, one
+``compress`` a batch 270-340 ns (in the same run), for the same size on disk (21.3-21.7
+bytes a frame against 21.6). Level 1 stays: level -1 saved 0-60 ns a frame for 40 % more
+bytes, and no parameter of level 1 (hash, window, match length) moved either figure by
+more than 5 %. A recording is rotated to ``NAME.1.EXT``,
+``NAME.2.EXT``, ... by size or age; replaying ``NAME`` continues through the segments of the
+same session.
 
-Compression and writing happen on a thread of their own, never on the event loop: all the
-loop does per frame is append (receive time, the frame's bytes) to a deque
-(:attr:`Recorder.queue`); the thread builds the lines, searches them for secrets and
-compresses, a batch at a time (zstandard releases the GIL while it compresses). Nothing
-secret is written: every text goes through :mod:`app.redact` (a server that quotes the token
-does not get it on disk), and the client never hands the recorder a header or credentials.
-Writing never takes the feed down: when the disk fills or the file breaks, the recorder
-stops, keeps what it wrote, and reports the error once through ``on_error``.
+Compression and writing happen on a thread of their own, never on the event loop. All the
+loop does per frame is append the receive time and the frame's bytes to two deques
+(:attr:`Recorder.queue_time`, :attr:`Recorder.queue`: bound ``deque.append``, no Python call,
+no tuple); every :data:`HAND_OVER_SECONDS` its timer makes what was queued
+one block (C calls over the lot: the joins and the checks for a newline or a non-ASCII
+byte) and frees the frames, on the thread that made them. The thread takes the blocks,
+searches each batch once for secrets, compresses it and writes it (zstandard releases the
+GIL while it compresses). Nothing secret is written: every text goes through
+:mod:`app.redact` (a server that quotes the token does not get it on disk), and the client
+never hands the recorder a header or credentials. Writing never takes the feed down: when
+the disk fills or the file breaks, the recorder stops, keeps what it wrote, and reports the
+error once through ``on_error``.
+
+**Format 2** (older files, still replayed): the same lines in one zstd stream. Format 3
+differs only in its many zstd frames, and says so for the builds that read a stream's first
+frame alone: they refuse the file rather than replay its first second.
 
 **Format 1** (older files, still replayed): plain JSON Lines, a header
 ``{"sordash_recording": 1, ...}`` then ``{"t": .., "frame": "..."}`` per received frame.
@@ -56,10 +72,10 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, Literal, Protocol
+from typing import IO, Final, Literal, Protocol, TypeVar
 
 import msgspec
 import zstandard
@@ -68,11 +84,15 @@ from app.protocol import format_time
 from app.redact import redact, redact_bytes
 from app.tape import TapeState
 
-FORMAT_VERSION: Final = 2
-READABLE_VERSIONS: Final = (1, 2)
+FORMAT_VERSION: Final = 3
+READABLE_VERSIONS: Final = (1, 2, 3)
 ZSTD_LEVEL: Final = 1
 FLUSH_SECONDS: Final = 1.0
-"""The longest a written record waits in the compressor before it reaches the disk."""
+"""The longest a record waits before it reaches the disk."""
+BATCH_BYTES: Final = 256 * 1024
+"""Text written as one zstd frame once this much is waiting (about 70 ms of a 20k frames/s
+feed; zstd took as much CPU a frame for 64 KB as for 1 MB, and a frame's size on disk
+was the same within 2 %)."""
 DEFAULT_ROTATE_BYTES: Final = 256 * 1024 * 1024
 """A segment is closed and the next begun past this many compressed bytes..."""
 DEFAULT_ROTATE_SECONDS: Final = 3600.0
@@ -80,13 +100,12 @@ DEFAULT_ROTATE_SECONDS: Final = 3600.0
 QUEUE_LIMIT: Final = 250_000
 """Records that may wait for the thread (12 s of a 20k frames/s feed): past this the disk
 is not keeping up, and the recording stops saying so rather than grow without bound."""
-WAKE_SECONDS: Final = 0.02
-"""How often the thread takes what is queued: at 20k frames/s a batch of 400 frames, about
-80 KB. Measured at a paced 20k frames/s (medians of three windows, one run): taking the
-queue every 0.2 s cost x1.36 of the feed not recording, every 30 ms x1.30, every 10 ms
-x1.19; frames kept alive longer cost the loop more than the extra wake-ups cost the thread
-(most likely the cache: the frames and tuples waiting are memory the loop's next
-allocations no longer find warm)."""
+HAND_OVER_SECONDS: Final = 0.02
+"""How often the loop makes the frames queued a block for the thread: at 20k frames/s 400
+frames, about 75 KB, freed after 20 ms at most."""
+WAKE_SECONDS: Final = 0.1
+"""How often the thread takes the blocks handed over."""
+_T = TypeVar("_T")
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _READ_CHUNK: Final = 1 << 16
 
@@ -107,9 +126,13 @@ class SessionRecorder(Protocol):
         """The clock the receive times are read from."""
 
     @property
-    def queue(self) -> Callable[[tuple[int, bytes]], None]:
-        """Queue a received frame as ``(receive time, bytes)``: what the feed calls per
-        frame (a bound ``deque.append``: no Python function call on the loop's hot path)."""
+    def queue_time(self) -> Callable[[int], None]:
+        """Queue a received frame's receive time (read from :attr:`clock_ns`), then..."""
+
+    @property
+    def queue(self) -> Callable[[bytes], None]:
+        """... its bytes: what the feed calls per frame, both a bound ``deque.append`` (no
+        Python function call on the loop's hot path, no tuple)."""
 
     def __call__(self, data: bytes) -> None:
         """A frame was received."""
@@ -210,12 +233,34 @@ class Header:
     the markets' default channels then)."""
 
 
-_Item = tuple[int, "bytes | _Line"]
-"""A queued record: its time and a frame's bytes (the feed's hot path) or another record."""
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Frames handed to the thread at once, each of them fit to be a block line (ASCII, no
+    newline)."""
+
+    times: bytes
+    """Their receive times: the JSON array of the block's first line."""
+    count: int
+    lines: bytes
+    """The frames joined by ``_BLOCK_SEP``: the block's frame lines, less the first one's
+    opening and the last one's end."""
 
 
-def _drain(queued: deque[_Item]) -> list[_Item]:
-    """What is queued now (``popleft`` is atomic against the loop's ``append``)."""
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Frames handed over at once, one of them not fit to be a block line (a newline or a
+    non-ASCII byte: a faulty server's garbage, almost never)."""
+
+    times: list[int]
+    frames: list[bytes]
+
+
+_Item = _Block | _Run | tuple[int, "_Line"]
+"""What the thread is handed: frames in bulk, or another record with its time."""
+
+
+def _drain(queued: deque[_T]) -> list[_T]:
+    """What is queued now (``popleft`` is atomic against another thread's ``append``)."""
     take = queued.popleft
     return [take() for _ in range(len(queued))]
 
@@ -224,47 +269,68 @@ _BLOCK_HEAD: Final = b'{"ts":['
 _BLOCK_FRAME: Final = b'{"r":'
 _BLOCK_SEP: Final = b'}\n{"r":'
 _BLOCK_END: Final = b"}\n"
+_times_decoder_list: Final = msgspec.json.Decoder(list[int])
 
 
-def _encode(items: list[_Item]) -> tuple[list[bytes], int]:
-    """Recording lines for queued records, redacted (on the recorder's thread), and how many
-    of them are frames. Runs of frames are handled a run at a time (see
-    :func:`_encode_frames`); other records, a few per connection, one by one."""
-    times, values = zip(*items, strict=True)
-    kinds = list(map(type, values))
-    parts: list[bytes] = []
-    frames = kinds.count(bytes)  # by identity: no comparisons of types
-    if frames == len(kinds):
-        _encode_frames(times, values, parts)
-        return parts, frames
-    at = 0
-    for other in [i for i, kind in enumerate(kinds) if kind is not bytes]:
-        if other > at:
-            _encode_frames(times[at:other], values[at:other], parts)
-        parts.append(_encode_record(times[other], values[other]))
-        at = other + 1
-    if at < len(items):
-        _encode_frames(times[at:], values[at:], parts)
-    return parts, frames
+def _frames_item(times: list[int], frames: list[bytes]) -> _Block | _Run:
+    """Frames as the thread takes them: one block, made by C calls over the lot (on the
+    loop, so that the frames are freed where they were made and while fresh in its cache).
+    A substring of one frame is a substring of the lot: without a newline or a non-ASCII
+    byte, no frame has one."""
+    plain = b"".join(frames)
+    if b"\n" in plain or not plain.isascii():
+        return _Run(times, frames)
+    return _Block(_encoder.encode(times), len(frames), _BLOCK_SEP.join(frames))
 
 
-def _encode_frames(times: tuple[int, ...], frames: tuple[bytes, ...], parts: list[bytes]) -> None:
-    """Lines for a run of frames, appended to ``parts``.
+def _frames_in(item: _Item) -> int:
+    if isinstance(item, _Block):
+        return item.count
+    return len(item.frames) if isinstance(item, _Run) else 0
 
-    Nothing is done per frame in Python: the searches (for a secret, a newline, a non-ASCII
-    byte) run once over the whole run, the times are one JSON array, the lines one join,
-    all in C. A substring of one frame is a substring of the run, so a run without any of
-    them has no frame with one; a run with one (almost never) is taken frame by frame.
+
+def _text_size(item: _Item) -> int:
+    """About how much text ``item`` makes (for the size of a batch)."""
+    if isinstance(item, _Block):
+        return len(item.lines)
+    return sum(map(len, item.frames)) if isinstance(item, _Run) else 100
+
+
+def _encode(items: list[_Item], *, frame_by_frame: bool = False) -> tuple[bytes, int]:
+    """The recording's text for what the thread was handed, and how many frames it holds.
+
+    Only the other records are redacted here, one by one: the caller searches the text
+    once for every secret and, when it finds one (a server that quoted our token), encodes
+    again ``frame_by_frame``, each frame redacted on its own so that it is masked whole.
     """
-    joined = b"".join(frames)
-    if redact_bytes(joined) is not joined:
-        frames = tuple(map(redact_bytes, frames))  # a server that quoted our token: not on disk
-        joined = b"".join(frames)
-    if b"\n" in joined or not joined.isascii():
-        parts.extend(_frame_record(t, data) for t, data in zip(times, frames, strict=True))
+    parts: list[bytes] = []
+    frames = 0
+    for item in items:
+        if isinstance(item, _Block):
+            frames += item.count
+            if frame_by_frame:  # no frame of a block holds a newline: the separators split it
+                times = _times_decoder_list.decode(item.times)
+                _encode_frames(times, item.lines.split(_BLOCK_SEP), parts)
+            else:
+                parts += (b'{"ts":', item.times, _BLOCK_END, _BLOCK_FRAME, item.lines, _BLOCK_END)
+        elif isinstance(item, _Run):
+            frames += len(item.frames)
+            _encode_frames(item.times, item.frames, parts)
+        else:
+            parts.append(_encode_record(*item))
+    return b"".join(parts), frames
+
+
+def _encode_frames(times: Sequence[int], frames: Sequence[bytes], parts: list[bytes]) -> None:
+    """Lines for frames, each redacted, appended to ``parts``: a block if they can be one,
+    else a line per frame (the rare path: a secret, a newline or a non-ASCII byte)."""
+    redacted = [redact_bytes(data) for data in frames]
+    plain = b"".join(redacted)
+    if b"\n" in plain or not plain.isascii():
+        parts.extend(_frame_record(t, data) for t, data in zip(times, redacted, strict=True))
         return
-    lines = _BLOCK_SEP.join(frames)  # the frames as received, one line each
-    parts += (b'{"ts":', _encoder.encode(times), _BLOCK_END, _BLOCK_FRAME, lines, _BLOCK_END)
+    lines = _BLOCK_SEP.join(redacted)
+    parts += (b'{"ts":', _encoder.encode(list(times)), _BLOCK_END, _BLOCK_FRAME, lines, _BLOCK_END)
 
 
 def _frame_record(t: int, data: bytes) -> bytes:
@@ -333,9 +399,10 @@ class Recorder:
     """Writes a session (frames, connection boundaries, requests) to a recording.
 
     Usable as ``FeedClient(recorder=...)``: the feed queues each received frame with
-    :attr:`queue` (calling the recorder does the same); :meth:`connection` and :meth:`sent`
-    record the rest, :meth:`prelude` and :meth:`tape_state` a mid-session starting point.
-    Each call only queues the record; a thread encodes, compresses and writes.
+    :attr:`queue_time` and :attr:`queue` (calling the recorder does the same);
+    :meth:`connection` and :meth:`sent` record the rest, :meth:`prelude` and
+    :meth:`tape_state` a mid-session starting point. Each call only queues the record; the
+    loop's timer hands frames over in blocks, a thread encodes, compresses and writes.
     """
 
     def __init__(
@@ -378,19 +445,34 @@ class Recorder:
         self.failure = ""
         """The same in a few words (``No space left on device``), for a status line."""
         self._session = secrets.token_hex(8)
-        self._items: deque[_Item] = deque(maxlen=QUEUE_LIMIT)
-        """Records waiting for the thread: (time, a frame's bytes or another record).
-        Appending is all a record costs the event loop; the thread takes the lot a few
-        times a second (waking it per record cost more than recording: a thread switch per
-        frame)."""
-        self.queue = self._items.append
+        self._times: deque[int] = deque(maxlen=QUEUE_LIMIT)
+        self._frames: deque[bytes] = deque(maxlen=QUEUE_LIMIT)
+        """The frames received and their receive times, not yet handed to the thread:
+        appending to both is all a frame costs the loop; its timer hands them over every
+        :data:`HAND_OVER_SECONDS` (see :meth:`_hand_over`)."""
+        self.queue_time = self._times.append
+        self.queue = self._frames.append
+        self._handing = threading.Lock()
+        """Held while frames are handed over (two hand-overs at once, the loop's and the
+        thread's when the loop is held up, would each take some) and while another record
+        follows them."""
+        self._handed_at = time.monotonic()
+        self._handed = 0
+        """Frames handed to the thread so far (:attr:`frames` of them are written)."""
+        self._behind = False
+        self._items: deque[_Item] = deque()
+        """What the thread is to write, in order: blocks of frames and the other records."""
         self._wake = threading.Event()
         self._closing = False
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        """The loop errors are reported on: the one the records come from."""
+        """The loop errors are reported on and that hands the frames over: the one the
+        records come from."""
+        self._pending: list[_Item] = []
+        """Taken by the thread, to be written as the next batch."""
+        self._compress = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress
         self._note_loop()
-        self._file, self._writer = self._open(path, 0)  # errors here reach the caller
+        self._file, self._header = self._open(path, 0)  # errors here reach the caller
         self._segment_started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="sordash recorder", daemon=True)
         self._thread.start()
@@ -402,48 +484,104 @@ class Recorder:
         """True once the recorder was closed or stopped on an error (:attr:`error`)."""
         return self._stopped
 
+    @property
+    def backlog(self) -> int:
+        """Frames (and other records) received and not yet written: what waits in memory."""
+        return len(self._frames) + self._handed - self.frames
+
     def __call__(self, data: bytes) -> None:
         """Record one frame as received (queued: the thread redacts, encodes, writes)."""
         if not self._stopped:
-            self._items.append((self.clock_ns(), data))
+            self._times.append(self.clock_ns())
+            self._frames.append(data)
 
     def connection(self, boundary: ConnectionBoundary, why: str = "") -> None:
         """Record a connection boundary."""
         if not self._stopped:
             if self._loop is None:
                 self._note_loop()
-            self._items.append((self.clock_ns(), _Line(c=boundary, why=why or None)))
+            self._record(_Line(c=boundary, why=why or None))
 
     def sent(self, text: str) -> None:
         """Record a request as the client sent it."""
         if not self._stopped:
-            self._items.append((self.clock_ns(), _Line(s=text)))
+            self._record(_Line(s=text))
 
     def prelude(self, frame: bytes) -> None:
         """Record a frame of a mid-session starting point (not sent by the server now)."""
         if not self._stopped:
-            self._items.append((self.clock_ns(), _Line(p=frame.decode())))
+            self._record(_Line(p=frame.decode()))
 
     def tape_state(self, state: TapeState) -> None:
         """Record a market's tape as held, for a mid-session starting point."""
         if not self._stopped:
-            self._items.append((self.clock_ns(), _Line(tape=state)))
+            self._record(_Line(tape=state))
+
+    def _record(self, line: _Line) -> None:
+        """A record other than a frame: to the thread at once, after the frames before it."""
+        with self._handing:
+            self._hand_over_locked(on_loop=False)
+            self._items.append((self.clock_ns(), line))
 
     def _note_loop(self) -> None:
-        with contextlib.suppress(RuntimeError):  # not on a loop: errors are reported directly
+        with contextlib.suppress(RuntimeError):  # not on a loop: the thread hands over
             self._loop = asyncio.get_running_loop()
+            self._loop.call_later(HAND_OVER_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        """The loop's timer: hand the queued records over, again until the recorder stops."""
+        self._hand_over(on_loop=True)
+        if not self._stopped and self._loop is not None:
+            self._loop.call_later(HAND_OVER_SECONDS, self._tick)
+
+    def _hand_over(self, *, on_loop: bool = False) -> None:
+        """Hand the frames received so far to the thread as one block.
+
+        Done by the loop's timer (``on_loop``), so that the frames are joined and freed on
+        the thread that made them and while they are fresh in its cache. When the loop
+        does not do it (there is none: a recording written by a script; or it is held up),
+        the thread does it instead, taking one frame at a time: safe while the loop
+        appends, as only frames whose bytes are queued are taken.
+        """
+        with self._handing:
+            self._hand_over_locked(on_loop=on_loop)
+
+    def _hand_over_locked(self, *, on_loop: bool) -> None:
+        self._handed_at = time.monotonic()
+        frames = self._frames
+        if not frames:
+            return
+        if len(frames) == QUEUE_LIMIT:
+            self._behind = True  # the oldest may have been pushed out: the thread stops
+        if on_loop:  # nothing appends meanwhile: the loop is the one that appends
+            taken, times = list(frames), list(self._times)
+            frames.clear()
+            self._times.clear()
+        else:  # the time is queued first: each frame taken has its time
+            count = len(frames)
+            take_frame, take_time = frames.popleft, self._times.popleft
+            taken = [take_frame() for _ in range(count)]
+            times = [take_time() for _ in range(count)]
+        if self.error is not None:
+            return  # stopped on an error: what arrives meanwhile goes nowhere
+        self._handed += len(taken)
+        if self._handed - self.frames > QUEUE_LIMIT:
+            self._behind = True  # the thread does not keep up: it stops
+        self._items.append(_frames_item(times, taken))
 
     def close(self) -> None:
-        """Write what is queued, end the stream and close the file (waits for the thread)."""
-        if not self._stopped:
-            self._stopped = True
+        """Write what is queued, end the file (waits for the thread)."""
+        self._stopped = True
+        self._hand_over()
         self._closing = True
         self._wake.set()
         self._thread.join()
 
     # ------------------------------------------------------------------ the thread's side
 
-    def _open(self, path: Path, segment: int) -> tuple[IO[bytes], zstandard.ZstdCompressionWriter]:
+    def _open(self, path: Path, segment: int) -> tuple[IO[bytes], bytes]:
+        """A segment's file, and its header line (written with its first batch: a file cut
+        before that holds nothing, as a stream not yet flushed held nothing)."""
         # A new regular file, never overwriting one; a device or pipe (say /dev/full, or a
         # FIFO read by another program) is opened for writing as it is.
         special = path.exists() and not path.is_file()
@@ -453,9 +591,6 @@ class Recorder:
             raise RecordingError(f"{path} already exists; choose a new file name") from None
         except OSError as exc:
             raise RecordingError(f"cannot create {path}: {exc.strerror or exc}") from None
-        writer = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(
-            file, closefd=False, write_return_read=True
-        )
         header = _Line(
             sordash_recording=FORMAT_VERSION,
             source=self.source,
@@ -466,12 +601,11 @@ class Recorder:
             segment=segment,
             start="mid-session" if self.mid_session and segment == 0 else None,
         )
-        writer.write(_encoder.encode(header) + b"\n")
-        return file, writer
+        return file, _encoder.encode(header) + b"\n"
 
     def _run(self) -> None:
-        flushed_at = time.monotonic()
-        pending = False
+        written_at = time.monotonic()
+        size = 0
         while True:
             self._wake.wait(min(self.flush_seconds, WAKE_SECONDS))
             closing = self._closing
@@ -482,34 +616,41 @@ class Recorder:
                 # queue meanwhile goes nowhere rather than pile up.
                 self._items.clear()
                 continue
-            if len(self._items) == QUEUE_LIMIT and not closing:
+            if self._behind and not closing:
                 self._fall_behind()
                 continue
+            now = time.monotonic()
+            if now - self._handed_at > 2 * HAND_OVER_SECONDS:
+                self._hand_over()  # no loop does it (not on one, or it is held up)
             items = _drain(self._items)
+            self._pending += items
+            size += sum(map(_text_size, items))
             try:
-                if items:
-                    parts, frames = _encode(items)
-                    write = self._writer.write
-                    for part in parts:
-                        write(part)
-                    self.frames += frames
-                    pending = True
-                now = time.monotonic()
-                if closing:
-                    self._finish()
-                    return
-                if pending and now - flushed_at >= self.flush_seconds:
-                    self._flush()
-                    pending, flushed_at = False, now
+                if self._pending and (
+                    closing or size >= BATCH_BYTES or now - written_at >= self.flush_seconds
+                ):
+                    self._write_batch()
+                    size, written_at = 0, now
                     self._maybe_rotate(now)
+                if closing:
+                    self._end_segment()
+                    return
             except OSError as exc:
                 self._fail(exc)
                 if closing:
                     return
 
-    def _flush(self) -> None:
-        self._writer.flush(zstandard.FLUSH_BLOCK)
+    def _write_batch(self) -> None:
+        """What is pending, as one zstd frame, written whole."""
+        items, self._pending = self._pending, []
+        text, frames = _encode(items)
+        if redact_bytes(text) is not text:  # one search for every secret in the lot
+            text, frames = _encode(items, frame_by_frame=True)
+        if self._header:
+            text, self._header = self._header + text, b""
+        self._file.write(self._compress(text))  # zstandard releases the GIL while it works
         self._file.flush()
+        self.frames += frames
         self.flushes += 1
         self.frames_on_disk = self.frames
         if self._file.seekable():
@@ -519,6 +660,7 @@ class Recorder:
         """More was queued than the disk took in time, and the oldest records waiting may
         have been pushed out: the file ends before them, whole, and says why."""
         self._items.clear()
+        self._pending.clear()
         with contextlib.suppress(OSError, ValueError):
             self._end_segment()
         self.failure = "the disk did not keep up"
@@ -535,7 +677,7 @@ class Recorder:
         self._end_segment()
         next_path = segment_path(self.path, self.segments)
         try:
-            self._file, self._writer = self._open(next_path, self.segments)
+            self._file, self._header = self._open(next_path, self.segments)
         except RecordingError as exc:
             self.failure = "cannot open the next segment"
             self._report(f"recording stopped after {self.frames_on_disk} frames: {exc}")
@@ -544,16 +686,12 @@ class Recorder:
         self._segment_started = now
 
     def _end_segment(self) -> None:
-        self._writer.flush(zstandard.FLUSH_FRAME)
-        self._file.flush()
-        self.frames_on_disk = self.frames
+        if self._pending or self._header:
+            self._write_batch()
         if self._file.seekable():
             self._closed_segments_size += self._file.tell()
             self.size = self._closed_segments_size
         self._file.close()
-
-    def _finish(self) -> None:
-        self._end_segment()
 
     def _fail(self, exc: OSError) -> None:
         if self._stopped and self.error is not None:
@@ -721,12 +859,21 @@ class RecordingReader:
                         return
                     yield number, raw
                 return
-            decompressor = zstandard.ZstdDecompressor().decompressobj()
+            zstd = zstandard.ZstdDecompressor()
+            frame = zstd.decompressobj()
+            begun = False  # the zstd frame being read has begun (format 3 has many)
             rest = b""
             number = 0
             while chunk := handle.read(_READ_CHUNK):
+                data = b""
                 try:
-                    data = decompressor.decompress(chunk)
+                    while chunk:
+                        data += frame.decompress(chunk)
+                        begun = True
+                        if not frame.eof:
+                            break
+                        chunk = frame.unused_data  # the next frame's beginning, if any
+                        frame, begun = zstd.decompressobj(), False
                 except zstandard.ZstdError as exc:
                     self._cut(path, number + 1, f"the data is damaged ({exc})")
                     return
@@ -734,7 +881,7 @@ class RecordingReader:
                 for raw in whole:
                     number += 1
                     yield number, raw
-            if rest or not decompressor.eof:
+            if rest or begun:
                 self._cut(path, number + 1, "the recording was not closed (cut short)")
 
     def _cut(self, path: Path, number: int, why: str) -> None:

@@ -10,6 +10,13 @@ passes its text through :func:`redact`, so none of them can leak what the others
 A secret is also caught in the spellings a form body or a URL gives it (percent-encoded,
 ``+`` for spaces). Values shorter than :data:`MIN_SECRET_LENGTH` are not redacted: masking
 every ``"abc"`` in a screen would garble it, and such a secret protects nothing anyway.
+
+Bytes are searched for each secret after one look for a single byte of it (``memchr``: 77
+GB/s here, against 3-11 GB/s for a substring search): a text without that byte cannot hold
+the secret. Which byte is learnt: when the byte is there but the secret is not, the next
+search looks for another of its bytes, so a token soon settles on a byte market data never
+holds (an uppercase ``Q``, say), and the recorder's batches are searched for the eight
+tokens a long session keeps for little more than the cost of one substring search.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ class Redactor:
         self._secrets: set[str] = set()
         self._tokens: deque[str] = deque(maxlen=TOKENS_KEPT)
         self._texts: tuple[str, ...] = ()
-        self._bytes: tuple[bytes, ...] = ()
+        self._bytes: tuple[_Needle, ...] = ()
 
     def add_secret(self, value: str) -> None:
         """Remember a client secret (kept for the life of the process)."""
@@ -59,7 +66,7 @@ class Redactor:
             spellings.update((value, quote(value, safe=""), quote_plus(value, safe="")))
         # Longest first: a secret that contains another is masked whole.
         self._texts = tuple(sorted(spellings, key=len, reverse=True))
-        self._bytes = tuple(s.encode() for s in self._texts)
+        self._bytes = tuple(_Needle(s.encode()) for s in self._texts)
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret replaced by ``***``."""
@@ -69,11 +76,34 @@ class Redactor:
         return text
 
     def redact_bytes(self, data: bytes) -> bytes:
-        """The same for bytes (stream lines, recorded frames)."""
-        for secret in self._bytes:
+        """The same for bytes (stream lines, recorded frames); ``data`` itself when it holds
+        no secret (callers test that with ``is``)."""
+        for needle in self._bytes:
+            if needle.probe not in data:
+                continue  # a byte of the secret is not there: neither is the secret
+            secret = needle.secret
             if secret in data:
                 data = data.replace(secret, b"***")
+            else:
+                needle.look_elsewhere()
         return data
+
+
+class _Needle:
+    """A secret's spelling, and the one byte of it looked for first (any byte of it will
+    do; each thread that searches may move it, with no harm but a wasted search)."""
+
+    __slots__ = ("at", "probe", "secret")
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.at = len(secret) - 1
+        self.probe = secret[self.at :]
+
+    def look_elsewhere(self) -> None:
+        """The probe was there but the secret was not: look for another byte next time."""
+        at = (self.at + 1) % len(self.secret)
+        self.at, self.probe = at, self.secret[at : at + 1]
 
 
 REDACTOR: Final = Redactor()

@@ -105,7 +105,6 @@ def generate(path: Path, minutes: int, pool: list[bytes]) -> int:
     heartbeat = b'{"channel":"heartbeat","payload":{"timestamp":"2024-01-15T10:30:00Z"}}'
     total = minutes * 60 * RATE
     step = NS_PER_S // RATE
-    queued = recorder._items  # the writer thread's queue: keep it short (memory)
     size = len(pool)
     for n in range(total):
         now[0] = T0 + (n + 1) * step
@@ -113,7 +112,7 @@ def generate(path: Path, minutes: int, pool: list[bytes]) -> int:
         if n % RATE == 0:
             recorder(heartbeat)
         if n % 50_000 == 0:
-            while len(queued) > 100_000:
+            while recorder.backlog > 100_000:  # what waits in memory: keep it short
                 time.sleep(0.01)
     recorder.connection("stopped", "stopped")
     recorder.close()

@@ -211,6 +211,22 @@ def test_the_redactor_masks_every_spelling_of_a_secret_and_the_recent_tokens() -
     assert REDACTOR.redact("abc") == "abc"
 
 
+def test_the_byte_searched_first_moves_and_never_lets_a_secret_through() -> None:
+    """Bytes are searched for one byte of each secret before the secret itself; texts that
+    hold that byte but not the secret move the search to another byte. Whichever byte it
+    has come to, a text with the secret gets it masked, and a text without is returned as
+    it is (the same object: the recorder tests that with ``is``)."""
+    token = "QzX9-token-value"
+    REDACTOR.add_token(token)
+    common = b'{"market":"BTCUSD","price":"100.5","value":"9"}'  # "e" and more, not the token
+    for turn in range(3 * len(token)):  # round every byte of the token, and again
+        assert REDACTOR.redact_bytes(common) is common
+        text = b'{"error":"bad %s","n":%d}' % (token.encode(), turn)
+        assert REDACTOR.redact_bytes(text) == b'{"error":"bad ***","n":%d}' % turn
+    quiet = b"nothing of it here"
+    assert REDACTOR.redact_bytes(quiet) is quiet
+
+
 async def test_an_echoing_400_never_shows_the_secret() -> None:
     """The token endpoint's 400 echoes the request body, secret included: ``sordash stream``
     exits 3 with the endpoint's words, and the secret is on neither stdout nor stderr."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from app.books import BookState
 from app.feed import FeedClient
@@ -48,7 +49,7 @@ async def test_a_recording_replays_to_the_same_books_and_holds_no_secret(tmp_pat
     live_book = feed.store.get("BTCUSD")
     assert live_book is not None
     text = plain(path)
-    assert b'"sordash_recording":2' in text, "the file's text, decompressed"
+    assert b'"sordash_recording":3' in text, "the file's text, decompressed"
     assert secret.encode() not in text and token_value.encode() not in text
     assert recorder.frames > 0 and recorder.error is None
 
@@ -129,7 +130,7 @@ def test_every_kind_of_record_comes_back_in_order(tmp_path: Path) -> None:
     ]
     assert [r.t for r in records] == sorted(r.t for r in records)
     assert reader.header is not None and reader.header.markets == ("BTCUSD",)
-    assert reader.header.version == 2 and reader.cut_short == ""
+    assert reader.header.version == 3 and reader.cut_short == ""
 
 
 def test_a_killed_recorder_leaves_a_file_that_replays_to_its_last_whole_record(
@@ -164,6 +165,28 @@ def test_a_format_1_recording_still_replays(tmp_path: Path) -> None:
     reader = RecordingReader(path)
     assert list(reader) == [Frame(5, b'{"a": 1}'), Frame(6, b"\xff")]
     assert "old.rec:4" in reader.cut_short
+
+
+def test_a_format_2_recording_one_zstd_stream_still_replays(tmp_path: Path) -> None:
+    """Format 2 is the same lines in one zstd stream (format 3 writes a zstd frame per
+    batch): a file of earlier builds, flushed block by block, reads as it did."""
+    path = tmp_path / "v2.rec.zst"
+    with path.open("wb") as file:
+        stream = zstandard.ZstdCompressor(level=1).stream_writer(file, closefd=False)
+        stream.write(b'{"sordash_recording":2,"source":"x","started":"","session":"a"}\n')
+        stream.write(b'{"t":4,"c":"connected"}\n{"ts":[5,6]}\n{"r":{"a":1}}\n{"r":[2]}\n')
+        stream.flush(zstandard.FLUSH_BLOCK)
+        stream.write(b'{"t":7,"r":{"b":3}}\n')  # the per-frame line of builds before blocks
+        stream.flush(zstandard.FLUSH_FRAME)
+    reader = RecordingReader(path)
+    assert list(reader) == [
+        Connection(4, "connected"),
+        Frame(5, b'{"a":1}'),
+        Frame(6, b"[2]"),
+        Frame(7, b'{"b":3}'),
+    ]
+    assert reader.header is not None and reader.header.version == 2
+    assert reader.cut_short == ""
 
 
 def test_recordings_rotate_and_replay_through_their_segments(tmp_path: Path) -> None:
