@@ -1,9 +1,10 @@
 """Chrome that must keep up with the data: the subscription panel and the market tabs.
 
-The subscription panel repaints state changes at once and bare counters at most once a second;
+The subscription panel repaints state changes at once and bare counters at most once a
+second; the ladder's touch and the header agree while a move of the touch waits its turn.
 
 Driven through the real app on a Scene (frozen clocks, crafted frames): the clock is moved
-by hand, so "at most every 0.25 s" is checked without waiting for anything.
+by hand, so "at most once a second" is checked without waiting for anything.
 """
 
 from __future__ import annotations
