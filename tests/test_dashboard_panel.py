@@ -20,6 +20,7 @@ from tests.dashboard_data import (
     update_frame,
 )
 from tests.feedkit import until
+from widgets.depth_ladder import DepthLadder
 from widgets.market_tabs import MarketTabs
 from widgets.status_bar import StatusBar
 from widgets.subscription_panel import SubscriptionPanel
@@ -112,6 +113,15 @@ def take_btc_best_bid(scene: Scene) -> None:
     scene.ingest(update_frame("BTCUSD", 950, bids=[dict(bids[0], amount="0")]), MONO)
 
 
+async def live_ladder(scene: Scene) -> DepthLadder:
+    """BTCUSD LIVE and connected, its ladder laid out and painted."""
+    scene.live_market("BTCUSD")
+    scene.connected()
+    await until(lambda: "LIVE" in tabs_text(scene), "BTCUSD LIVE")
+    await until(lambda: "spread" in ladder_text(scene, "BTCUSD"), "the ladder laid out")
+    return scene.app.dashboard.views["BTCUSD"].ladder
+
+
 def ladder_text(scene: Scene, market: str) -> str:
     ladder = scene.app.dashboard.views[market].ladder
     return "\n".join(ladder.render_line(y).text for y in range(ladder.size.height))
@@ -179,11 +189,7 @@ async def test_a_ladder_repainted_line_by_line_ends_equal_to_a_full_repaint() ->
     clock = scene.app.clock
     assert isinstance(clock, FrozenClock)
     async with scene.app.run_test(size=(120, 40)):
-        scene.live_market("BTCUSD")
-        scene.connected()
-        await until(lambda: "LIVE" in tabs_text(scene), "BTCUSD LIVE")
-        ladder = scene.app.dashboard.views["BTCUSD"].ladder
-        await until(lambda: "depth" in ladder_text(scene, "BTCUSD"), "the ladder laid out")
+        ladder = await live_ladder(scene)
         bids, asks = book_levels("BTCUSD")
         # A change behind the touch (the 6th bid), then one at the touch (the best ask).
         scene.ingest(update_frame("BTCUSD", 960, bids=[dict(bids[5], amount="3.5")]), MONO)
@@ -251,17 +257,12 @@ async def test_a_touch_move_waits_its_turn_whole_and_the_header_shows_the_same_t
     (not a new touch over old rows), and the header shows the ladder's touch all along;
     once due, both show the new one."""
     from app.dashboard import MAX_PACE
-    from widgets.depth_ladder import DepthLadder
 
     scene = Scene()
     clock = scene.app.clock
     assert isinstance(clock, FrozenClock)
     async with scene.app.run_test(size=(120, 40)):
-        scene.live_market("BTCUSD")
-        scene.connected()
-        await until(lambda: "LIVE" in tabs_text(scene), "BTCUSD LIVE")
-        await until(lambda: "spread" in ladder_text(scene, "BTCUSD"), "the ladder laid out")
-        ladder = scene.app.dashboard.views["BTCUSD"].ladder
+        ladder = await live_ladder(scene)
         book = scene.feed.store.get("BTCUSD")
         assert book is not None
 
