@@ -19,7 +19,7 @@ from typing import ClassVar, Final
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from app.books import Book, BookLevel, cumulative, group_levels
@@ -143,6 +143,7 @@ class DepthLadder(CachedStyles):
         """How much slower than :attr:`DEEP_SECONDS` and :attr:`SLOW_SECONDS` the rows behind
         the touch go (the screen raises it under load: the slow parts back off first)."""
         self._painted_touch: tuple[object, ...] = ()
+        self._size_now: Size | None = None
         self._moved_at = float("-inf")
         self.due_at: float | None = None
         """When rows held back behind the touch are to be repainted (None: none held)."""
@@ -154,9 +155,25 @@ class DepthLadder(CachedStyles):
     @property
     def levels_per_side(self) -> int:
         """Levels that fit per side at the current height (header and spread lines aside)."""
-        return max(1, min(self.depth, (self.size.height - 2) // 2))
+        return max(1, min(self.depth, (self._current_size.height - 2) // 2))
+
+    @property
+    def _current_size(self) -> Size:
+        """The content size: read once per :meth:`show` (Textual works it out from the
+        screen's map each time it is asked, a tenth of a tick's cost when asked per use)."""
+        return self._size_now or self.size
 
     def show(
+        self, book: Book | None, now: float, message: str = "", *, urgent: bool = True
+    ) -> None:
+        """Repaint from ``book`` as of ``now`` (:meth:`_show`), the size read once."""
+        self._size_now = self.size
+        try:
+            self._show(book, now, message, urgent=urgent)
+        finally:
+            self._size_now = None
+
+    def _show(
         self, book: Book | None, now: float, message: str = "", *, urgent: bool = True
     ) -> None:
         """Repaint from ``book`` as of ``now`` (call once per tick, only when it changed).
@@ -173,12 +190,13 @@ class DepthLadder(CachedStyles):
         self._book = book
         self._now = now
         self._message = message
-        if not self.size.height:
+        if not self._current_size.height:
             self._invalidate()  # not laid out yet: rows are read at the first paint
             return
         touch = self._touch_of(book, message)
         painted = self._painted_touch
-        if not urgent and self._strips is not None and self._strips_width == self.size.width:
+        width = self._current_size.width
+        if not urgent and self._strips is not None and self._strips_width == width:
             moved = self._touch_prices(touch) != self._touch_prices(painted)
             if moved and touch[2:] == painted[2:]:  # the prices alone moved, no state
                 move_due = self._moved_at + self.MOVE_SECONDS * self.pace
@@ -201,14 +219,14 @@ class DepthLadder(CachedStyles):
         if shown == self._shown and self._strips is not None:
             self.due_at = None
             return
-        if self._strips is None or self._strips_width != self.size.width:
+        if self._strips is None or self._strips_width != self._current_size.width:
             self._shown = shown
             self._strips = None
             self.due_at = None
             self.refresh()
             return
         deep = urgent or now - self._deep_at >= self.DEEP_SECONDS * self.pace
-        changed = self._update_lines(self.size.width, now, deep)
+        changed = self._update_lines(self._current_size.width, now, deep)
         if changed is None:
             self._deep_pending = self._slow_pending = False
         if changed is None or deep or not self._deep_pending:
@@ -223,7 +241,7 @@ class DepthLadder(CachedStyles):
         if changed is None:
             self.refresh()  # the columns moved: every line was rebuilt
         elif changed:
-            width = self.size.width
+            width = self._current_size.width
             self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     @property
@@ -299,7 +317,7 @@ class DepthLadder(CachedStyles):
                 )
             )
         self.flash_deadline = min(flash_until.values()) if flash_until else None
-        width = self.size.width
+        width = self._current_size.width
         n = len(self._layout_rows()[0])
         keys = self._line_keys
         if n != self._built_n or len(keys) < n + 3:
@@ -474,13 +492,13 @@ class DepthLadder(CachedStyles):
 
     def render_line(self, y: int) -> Strip:
         """One line of the ladder (Line API)."""
-        width = self.size.width
+        width = self._current_size.width
         if self._strips is None or self._strips_width != width:
             n = self.levels_per_side
             if self._computed_for != n:
                 self._compute(n)
                 self._shown = self._shown_key()
-            self._strips = self._build(width, self.size.height)
+            self._strips = self._build(width, self._current_size.height)
             self._strips_width = width
             self._slow_at = self._now
         strips = self._strips
@@ -527,7 +545,7 @@ class DepthLadder(CachedStyles):
             or self._stale != self._built_stale  # every row's style changes
             or "\n" in self._middle  # a message over several lines covers rows
         ):
-            self._strips = self._build(width, self.size.height)
+            self._strips = self._build(width, self._current_size.height)
             self._slow_at = now
             return None
         n = len(rows)
