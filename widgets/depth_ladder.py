@@ -566,6 +566,11 @@ class DepthLadder(CachedStyles):
         changed: list[int] = []
         self._deep_pending = False
         self._slow_pending = False
+        shown_rows = {
+            key[0]: (key, strips[y])
+            for y, key in enumerate(keys)
+            if isinstance(key, tuple) and len(key) == 2 and key[0] is not None
+        }
         for y, row in enumerate((*rows, None, *bid_rows), start=1):
             if not deep and y not in touch_rows and y != n + 1:
                 self._deep_pending = True  # (whether they differ is found out when due)
@@ -583,6 +588,16 @@ class DepthLadder(CachedStyles):
                 continue
             if not slow and isinstance(old, tuple) and old[0] == key[0]:
                 self._slow_pending = True  # only the total and bar differ: the slow pass
+                continue
+            shown = shown_rows.get(key[0]) if not slow and row is not None else None
+            if shown is not None:
+                # The row was on screen on another line (its side shifted when the touch
+                # moved): the same line moves here, its total and bar as they were until the
+                # slow pass, and nothing is built or filtered again for it.
+                keys[y], strips[y] = shown
+                if shown[0] != key:
+                    self._slow_pending = True
+                changed.append(y)
                 continue
             keys[y] = key
             strips[y] = self._row_strip(row, cols, width, base)
