@@ -281,74 +281,70 @@ class DepthLadder(CachedStyles):
 
         False when that cannot be done exactly in place (a side is empty, the decimals or
         column widths would change, lines were built for another layout): then the whole
-        ladder is read as usual.
+        ladder is read as usual, and nothing was changed here.
         """
         if book is None or not book.has_data or not self._bids or not self._asks:
             return False
-        if self.group_multiple:
-            step = self.group_step_units
-            bids = group_levels(book.bids.iter(), step, is_bid=True, limit=1)
-            asks = group_levels(book.asks.iter(), step, is_bid=False, limit=1)
-        else:
-            bids, asks = book.bids.top(1), book.asks.top(1)
-        if not bids or not asks:
-            return False
+        bids, asks = self._levels(book, 1, self.group_step_units)
         price_places, amount_places = self._sticky_places
-        if _places(bids, 1) > amount_places or _places(asks, 1) > amount_places:
+        n, keys = self.levels_per_side, self._line_keys
+        if not bids or not asks or n != self._built_n or len(keys) < n + 3:
             return False
+        aw, tw = self._cols[1], self._cols[2]
+        for level in (bids[0], asks[0]):
+            amount = format_scaled(level.amount_units, amount_places)
+            if decimal_places(level.amount) > amount_places or len(amount) > min(aw, tw):
+                return False
+        middle_text, middle_alert = self._spread_text(book, price_places, self._message)
+        if "\n" in middle_text:
+            return False
+        # Every check passed: from here the touch is shown in place.
         previous, flash_until = self._previous, self._flash_until
-        rows = []
         for level, is_bid in ((bids[0], True), (asks[0], False)):
             key = (is_bid, level.price_units)
             if previous.get(key, level.amount_units) != level.amount_units:
                 flash_until[key] = now + self.FLASH_SECONDS
             previous[key] = level.amount_units
-            amount = format_scaled(level.amount_units, amount_places)
-            rows.append(
-                _Row(
-                    format_scaled(level.price_units, price_places),
-                    amount,
-                    amount,
-                    level.amount_units,
-                    level.price_units,
-                    is_bid,
-                    True,
-                    key in flash_until,
-                )
-            )
         self.flash_deadline = min(flash_until.values()) if flash_until else None
-        width = self._current_size.width
-        n = len(self._layout_rows()[0])
-        keys = self._line_keys
-        if n != self._built_n or len(keys) < n + 3:
-            return False
-        cols = self._cols
-        _pw, aw, tw, _show, _bar = cols
-        if any(len(row.amount) > aw or len(row.total) > tw for row in rows):
-            return False
-        middle_text, middle_alert = self._spread_text(book, price_places, self._message)
-        if "\n" in middle_text:
-            return False
+        bid = self._rows(bids, True, price_places, amount_places)[0]
+        ask = self._rows(asks, False, price_places, amount_places)[0]
+        self._bids[0], self._asks[0] = bid, ask
+        self._middle, self._middle_alert = middle_text, middle_alert
         strips = self._strips
         assert strips is not None
-        self._bids[0], self._asks[0] = rows
-        self._middle, self._middle_alert = middle_text, middle_alert
+        width, cols = self._current_size.width, self._cols
         base = self.base_style()
         self._ensure_combos(base)
         changed: list[int] = []
-        for y, row in ((n, rows[1]), (n + 2, rows[0])):
+        for y, row in ((n, ask), (n + 2, bid)):
             row_key = self._row_key(row, cols)
             if keys[y] != row_key:
                 keys[y] = row_key
                 strips[y] = self._row_strip(row, cols, width, base)
                 changed.append(y)
-        middle = self._middle_key()
-        if keys[n + 1] != middle:
-            keys[n + 1] = middle
-            strips[n + 1] = self._middle_strips(width, base)[0]
+        if self._repaint_middle(n + 1, width, base):
             changed.append(n + 1)
         if changed:
             self.refresh(*(Region(0, y, width, 1) for y in changed))
+        return True
+
+    def _levels(self, book: Book, n: int, step: int) -> tuple[list[BookLevel], list[BookLevel]]:
+        """The best ``n`` bids and asks as shown: grouped by ``step`` units (0: as they are)."""
+        if step:
+            return (
+                group_levels(book.bids.iter(), step, is_bid=True, limit=n),
+                group_levels(book.asks.iter(), step, is_bid=False, limit=n),
+            )
+        return book.top(n)
+
+    def _repaint_middle(self, y: int, width: int, base: Style) -> bool:
+        """Rebuild the spread line at ``y`` if what it says changed; whether it did."""
+        key = self._middle_key()
+        if self._line_keys[y] == key:
+            return False
+        assert self._strips is not None
+        self._line_keys[y] = key
+        self._strips[y] = self._middle_strips(width, base)[0]
         return True
 
     @staticmethod
@@ -380,14 +376,9 @@ class DepthLadder(CachedStyles):
             self._middle = message or self._waiting_text(book)
             self._middle_alert = bool(message)
             return
-        if self.group_multiple:
-            step = tick_units(book) * self.group_multiple
-            self.group_step_units = step
-            bids = group_levels(book.bids.iter(), step, is_bid=True, limit=n)
-            asks = group_levels(book.asks.iter(), step, is_bid=False, limit=n)
-        else:
-            self.group_step_units = 0
-            bids, asks = book.top(n)
+        multiple = self.group_multiple
+        self.group_step_units = tick_units(book) * multiple if multiple else 0
+        bids, asks = self._levels(book, n, self.group_step_units)
         self._flash(bids, asks, now)
         # Decimals and column widths only grow while the same book is shown: a column that
         # moved sideways each time the widest visible level changed was hard to read, and
@@ -576,10 +567,7 @@ class DepthLadder(CachedStyles):
                 self._deep_pending = True  # (whether they differ is found out when due)
                 continue
             if y == n + 1:
-                key: object = self._middle_key()
-                if keys[y] != key:
-                    keys[y] = key
-                    strips[y] = self._middle_strips(width, base)[0]
+                if self._repaint_middle(y, width, base):
                     changed.append(y)
                 continue
             old = keys[y]
