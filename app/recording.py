@@ -68,12 +68,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import operator
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Final, Literal, Protocol, TypeVar
 
@@ -107,7 +109,7 @@ WAKE_SECONDS: Final = 0.1
 """How often the thread takes the blocks handed over."""
 _T = TypeVar("_T")
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
-_READ_CHUNK: Final = 1 << 16
+_READ_CHUNK: Final = 1 << 18
 
 ConnectionBoundary = Literal["connecting", "connected", "closed", "stopped"]
 _BOUNDARIES: Final[dict[str, ConnectionBoundary]] = {
@@ -216,6 +218,51 @@ class Sent:
 
 
 Record = Frame | Connection | Sent | TapeStart
+
+
+class RecordRun:
+    """Consecutive records in columns, how replay reads, keeps and plays them a batch at a
+    time: ``times[i]`` is record ``i``'s time; ``items[i]`` is a frame the server sent as
+    its bytes, any other record (prelude frames included) as itself.
+
+    No :class:`Frame` is built per frame: building and matching one cost replay more than
+    a third of what decoding and applying the frame costs (:meth:`FeedClient.replay_run`
+    plays a run as :meth:`FeedClient.replay` plays each of its records).
+    """
+
+    __slots__ = ("items", "times")
+
+    def __init__(self, times: list[int] | None = None, items: list[bytes | Record] | None = None):
+        self.times: list[int] = times if times is not None else []
+        self.items: list[bytes | Record] = items if items is not None else []
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __bool__(self) -> bool:
+        return bool(self.times)
+
+    def record(self, index: int) -> Record:
+        """Record ``index`` as a :class:`Record`."""
+        item = self.items[index]
+        return Frame(self.times[index], item) if isinstance(item, bytes) else item
+
+    def __iter__(self) -> Iterator[Record]:
+        for t, item in zip(self.times, self.items, strict=True):
+            yield Frame(t, item) if isinstance(item, bytes) else item
+
+    def add(self, record: Record) -> None:
+        """Append one record."""
+        self.times.append(record.t)
+        if isinstance(record, Frame) and not record.prelude:
+            self.items.append(record.data)
+        else:
+            self.items.append(record)
+
+    def extend(self, other: RecordRun, start: int = 0, stop: int | None = None) -> None:
+        """Append ``other``'s records ``start:stop``."""
+        self.times += other.times[start:stop]
+        self.items += other.items[start:stop]
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,8 +766,138 @@ class Recorder:
             callback(message)
 
 
+RUN_RECORDS: Final = 2000
+"""Records per run :meth:`RecordingReader.runs` yields by default."""
+_FRAME_OF_LINE: Final = operator.itemgetter(slice(len(_BLOCK_FRAME), -1))
+"""A block's frame line (``{"r":<frame>}``) to its frame, in C (no bytecode per frame)."""
+
+
+def _frame_lines(lines: list[bytes]) -> int:
+    """How many of ``lines``, from the first, are frame lines of a block (``{"r":..}``).
+    The usual answer, all of them, is checked in C; a bad line is then looked for."""
+    if all(map(bytes.startswith, lines, repeat(_BLOCK_FRAME))) and all(
+        map(bytes.endswith, lines, repeat(b"}"))
+    ):
+        return len(lines)
+    frame = _BLOCK_FRAME
+    return next(
+        i for i, line in enumerate(lines) if not (line.startswith(frame) and line[-1:] == b"}")
+    )
+
+
+class _Lines:
+    """The lines of one file, decompressed if it is zstd, a piece at a time: :meth:`next`
+    one line, :meth:`take` many at once. A cut-short file gives its whole lines and sets
+    the reader's :attr:`~RecordingReader.cut_short`."""
+
+    def __init__(self, reader: RecordingReader, path: Path) -> None:
+        self.reader = reader
+        self.path = path
+        self.number = 0
+        """The number of the last line handed out (the first is 1)."""
+        self._lines: list[bytes] = []
+        self._at = 0
+        self._split = 0
+        """Lines split out of the file so far."""
+        self._rest = b""
+        self._ended = False
+        try:
+            self._handle = path.open("rb")
+        except OSError as exc:
+            raise RecordingError(f"cannot read recording {path}: {exc.strerror or exc}") from None
+        try:
+            head = self._handle.read(4)
+            self._handle.seek(0)
+        except OSError as exc:
+            self._handle.close()
+            raise RecordingError(f"cannot read recording {path}: {exc.strerror or exc}") from None
+        reader._compressed = head == _ZSTD_MAGIC
+        self._zstd = zstandard.ZstdDecompressor() if reader._compressed else None
+        self._frame = self._zstd.decompressobj() if self._zstd is not None else None
+        """The zstd frame being read (format 3 writes one a batch, format 2 one in all)."""
+        self._begun = False
+        """:attr:`_frame` has begun: the file ending now ends it in the middle."""
+
+    def __enter__(self) -> _Lines:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._handle.close()
+
+    def _fill(self) -> bool:
+        """Read the next piece of whole lines; False at the end of the file."""
+        while not self._ended:
+            piece = self._handle.read(_READ_CHUNK)
+            if not piece:
+                self._ended = True
+                if self._zstd is None:
+                    if self._rest:
+                        self._cut("the last line is incomplete")
+                elif self._rest or self._begun:
+                    self._cut("the recording was not closed (cut short)")
+                return False
+            damage = ""
+            if self._zstd is not None:
+                piece, damage = self._decompress(piece)
+            *whole, self._rest = (self._rest + piece).split(b"\n")
+            if whole:
+                self._lines, self._at = whole, 0
+                self._split += len(whole)
+            if damage:  # the lines before the damage are read, and no more
+                self._ended = True
+                self._cut(f"the data is damaged ({damage})")
+            if whole:
+                return True
+        return False
+
+    def _decompress(self, piece: bytes) -> tuple[bytes, str]:
+        """The text of ``piece``, through every zstd frame it ends or begins, and what is
+        wrong with the data ("" when nothing): the text decompressed before the damage is
+        kept (the whole batches before a damaged one replay)."""
+        zstd, frame = self._zstd, self._frame
+        assert zstd is not None and frame is not None
+        text: list[bytes] = []
+        try:
+            while piece:
+                text.append(frame.decompress(piece))
+                self._begun = True
+                if not frame.eof:
+                    break
+                piece = frame.unused_data  # the next zstd frame's beginning, if any
+                frame = self._frame = zstd.decompressobj()
+                self._begun = False
+        except zstandard.ZstdError as exc:
+            return b"".join(text), str(exc)
+        return b"".join(text), ""
+
+    def _cut(self, why: str) -> None:
+        self.reader._cut(self.path, self._split + 1, why)
+
+    def next(self) -> tuple[int, bytes] | None:
+        """The next line and its number; None at the end."""
+        if self._at == len(self._lines) and not self._fill():
+            return None
+        line = self._lines[self._at]
+        self._at += 1
+        self.number += 1
+        return self.number, line
+
+    def take(self, count: int) -> list[bytes]:
+        """The next ``count`` lines (fewer at the end of the file)."""
+        taken: list[bytes] = []
+        while len(taken) < count:
+            if self._at == len(self._lines) and not self._fill():
+                break
+            at = self._at
+            piece = self._lines[at : at + count - len(taken)]
+            taken += piece
+            self._at = at + len(piece)
+        self.number += len(taken)
+        return taken
+
+
 class RecordingReader:
-    """Reads a recording (format 1 or 2, every segment of a session) record by record.
+    """Reads a recording (format 1, 2 or 3, every segment of a session) record by record.
 
     A file that ends in the middle of a record (the recording process was killed) is read
     up to its last whole record; :attr:`cut_short` then says so. Anything else that cannot
@@ -737,20 +914,26 @@ class RecordingReader:
         self._compressed = False
 
     def __iter__(self) -> Iterator[Record]:
+        for run in self.runs():
+            yield from run
+
+    def runs(self, size: int = RUN_RECORDS) -> Iterator[RecordRun]:
+        """The records in runs of ``size`` (fewer at the end, or before a record that
+        cannot be read: the error is raised after the records before it)."""
         session: str | None = None
         index = 0
         while True:
             path = segment_path(self.path, index)
             if index and not path.exists():
                 return
-            lines = self._lines(path)
-            header = self._header(path, next(lines, None))
-            if index == 0:
-                session = header[1]
-            elif header[1] is None or header[1] != session:
-                return  # a file of that name from another recording: not ours to read
-            self.segments = index + 1
-            yield from self._records(path, lines)
+            with _Lines(self, path) as lines:
+                header = self._header(path, lines.next())
+                if index == 0:
+                    session = header[1]
+                elif header[1] is None or header[1] != session:
+                    return  # a file of that name from another recording: not ours to read
+                self.segments = index + 1
+                yield from self._runs(path, lines, size)
             if self.cut_short or self.header is None or self.header.version < 2:
                 return
             index += 1
@@ -782,107 +965,71 @@ class RecordingReader:
             self.header = header
         return header, line.session
 
-    def _records(self, path: Path, lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
-        for number, raw in lines:
+    def _runs(self, path: Path, lines: _Lines, size: int) -> Iterator[RecordRun]:
+        run = RecordRun()
+        while (item := lines.next()) is not None:
+            number, raw = item
             if raw.startswith(_BLOCK_HEAD):
-                yield from self._block(path, number, raw, lines)
+                try:
+                    times = _times_decoder.decode(raw).ts
+                except msgspec.DecodeError as exc:
+                    if run:
+                        yield run
+                    raise RecordingError(f"{path}:{number}: not a recording line ({exc})") from None
+                at = 0
+                while at < len(times):
+                    first = lines.number + 1
+                    block = lines.take(min(len(times) - at, size - len(run)))
+                    good = _frame_lines(block)
+                    run.times += times[at : at + good]
+                    run.items += map(_FRAME_OF_LINE, block[:good])
+                    at += good
+                    if good < len(block):
+                        if run:
+                            yield run
+                        raise RecordingError(
+                            f"{path}:{first + good}: frame {at + 1} of the block at line "
+                            f"{number} is not a frame line"
+                        )
+                    if run and (not block or len(run) >= size):
+                        yield run
+                        run = RecordRun()
+                    if not block:  # the file ended inside the block
+                        if self.cut_short:
+                            return
+                        raise RecordingError(
+                            f"{path}:{number}: the block of {len(times)} frames ends after {at}"
+                        )
                 continue
-            if raw.startswith(_RAW_HEAD) and (frame := _frame_line(raw)) is not None:
-                yield frame
-                continue
-            try:
-                line = _decoder.decode(raw)
-            except msgspec.DecodeError as exc:
-                raise RecordingError(f"{path}:{number}: not a recording line ({exc})") from None
-            data = line.f if line.f is not None else line.frame
-            if data is not None:
-                yield Frame(line.t, data.encode())
-            elif line.b64 is not None:
-                yield Frame(line.t, base64.b64decode(line.b64))
-            elif line.c is not None and line.c in _BOUNDARIES:
-                yield Connection(line.t, _BOUNDARIES[line.c], line.why or "")
-            elif line.s is not None:
-                yield Sent(line.t, line.s)
-            elif line.p is not None:
-                yield Frame(line.t, line.p.encode(), prelude=True)
-            elif line.tape is not None:
-                yield TapeStart(line.t, line.tape)
-            else:
-                raise RecordingError(f"{path}:{number}: a line without a record")
+            run.add(self._record(path, number, raw))
+            if len(run) >= size:
+                yield run
+                run = RecordRun()
+        if run:
+            yield run
 
-    def _block(
-        self, path: Path, number: int, raw: bytes, lines: Iterator[tuple[int, bytes]]
-    ) -> Iterator[Frame]:
-        """The frames of a block: its times line, then a ``{"r":..}`` line per time. A file
-        cut short inside a block yields the block's whole lines (``cut_short`` says so)."""
+    def _record(self, path: Path, number: int, raw: bytes) -> Record:
+        """The record of one line that is not in a block."""
+        if raw.startswith(_RAW_HEAD) and (frame := _frame_line(raw)) is not None:
+            return frame
         try:
-            times = _times_decoder.decode(raw).ts
+            line = _decoder.decode(raw)
         except msgspec.DecodeError as exc:
             raise RecordingError(f"{path}:{number}: not a recording line ({exc})") from None
-        start = len(_BLOCK_FRAME)
-        for index, t in enumerate(times):
-            item = next(lines, None)
-            if item is None:
-                if self.cut_short:
-                    return
-                raise RecordingError(
-                    f"{path}:{number}: the block of {len(times)} frames ends after {index}"
-                )
-            number_, line = item
-            if not (line.startswith(_BLOCK_FRAME) and line.endswith(b"}")):
-                raise RecordingError(
-                    f"{path}:{number_}: frame {index + 1} of the block at line {number} "
-                    "is not a frame line"
-                )
-            yield Frame(t, line[start:-1])
-
-    def _lines(self, path: Path) -> Iterator[tuple[int, bytes]]:
-        """(line number, line) of a file, decompressed if it is zstd; a cut-short file
-        yields its whole lines and sets :attr:`cut_short`."""
-        try:
-            handle = path.open("rb")
-        except OSError as exc:
-            raise RecordingError(f"cannot read recording {path}: {exc.strerror or exc}") from None
-        with handle:
-            try:
-                head = handle.read(4)
-                handle.seek(0)
-            except OSError as exc:
-                raise RecordingError(
-                    f"cannot read recording {path}: {exc.strerror or exc}"
-                ) from None
-            self._compressed = head == _ZSTD_MAGIC
-            if head != _ZSTD_MAGIC:
-                for number, raw in enumerate(handle, 1):
-                    if not raw.endswith(b"\n"):
-                        self._cut(path, number, "the last line is incomplete")
-                        return
-                    yield number, raw
-                return
-            zstd = zstandard.ZstdDecompressor()
-            frame = zstd.decompressobj()
-            begun = False  # the zstd frame being read has begun (format 3 has many)
-            rest = b""
-            number = 0
-            while chunk := handle.read(_READ_CHUNK):
-                data = b""
-                try:
-                    while chunk:
-                        data += frame.decompress(chunk)
-                        begun = True
-                        if not frame.eof:
-                            break
-                        chunk = frame.unused_data  # the next frame's beginning, if any
-                        frame, begun = zstd.decompressobj(), False
-                except zstandard.ZstdError as exc:
-                    self._cut(path, number + 1, f"the data is damaged ({exc})")
-                    return
-                *whole, rest = (rest + data).split(b"\n")
-                for raw in whole:
-                    number += 1
-                    yield number, raw
-            if rest or begun:
-                self._cut(path, number + 1, "the recording was not closed (cut short)")
+        data = line.f if line.f is not None else line.frame
+        if data is not None:
+            return Frame(line.t, data.encode())
+        if line.b64 is not None:
+            return Frame(line.t, base64.b64decode(line.b64))
+        if line.c is not None and line.c in _BOUNDARIES:
+            return Connection(line.t, _BOUNDARIES[line.c], line.why or "")
+        if line.s is not None:
+            return Sent(line.t, line.s)
+        if line.p is not None:
+            return Frame(line.t, line.p.encode(), prelude=True)
+        if line.tape is not None:
+            return TapeStart(line.t, line.tape)
+        raise RecordingError(f"{path}:{number}: a line without a record")
 
     def _cut(self, path: Path, number: int, why: str) -> None:
         self._cut_why = why

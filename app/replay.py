@@ -2,26 +2,31 @@
 
 :class:`ReplayIndex` reads the recording once, on a thread of its own. It keeps the records
 in chunks of :data:`CHUNK_RECORDS` (each compressed on its own, in a temporary spill file,
-so any chunk can be read back without decompressing what comes before it), and replays
-them through a *twin* of the dashboard's feed, a :class:`~app.feed.FeedClient` configured
-the same way: every :data:`CHECKPOINT_RECORDS` records or :data:`CHECKPOINT_SECONDS` of
-recording time, whichever comes first, it keeps a **checkpoint**, the twin's whole replay
-state (:meth:`FeedClient.replay_state`: books, tapes, counters, connection and subscription
+so any chunk can be read back without decompressing what comes before it; the newest also
+in memory, as read), and a second thread replays them behind it through a *twin* of the
+dashboard's feed, a :class:`~app.feed.FeedClient` configured the same way: every
+:data:`CHECKPOINT_RECORDS` records or :data:`CHECKPOINT_SECONDS` of recording time,
+whichever comes first, it keeps a **checkpoint**, the twin's whole replay state
+(:meth:`FeedClient.replay_state`: books, tapes, counters, connection and subscription
 state) pickled and compressed.
 
 :class:`ReplayTransport` plays the chunks into the dashboard's feed on the event loop, at a
-speed, and answers the keys. A seek backwards (or forwards past a checkpoint) rebuilds the
-state on a worker thread: the nearest checkpoint at or before the target is unpickled into
-a fresh twin, the records from there to the target are replayed into it, and the loop only
-takes the result (:meth:`FeedClient.adopt_replay_state`). A straight replay and a seek end
-in the same state because both are the same records through the same
-:meth:`FeedClient.replay` from the same start.
+speed, and answers the keys. A chunk is played as soon as it is read, a slice of records at
+a time (:meth:`FeedClient.replay_run`); while it plays as fast as possible, the
+checkpointing thread mostly rests (on one GIL, the two would each go at half speed). A
+seek backwards (or forwards past a checkpoint) rebuilds the state on a worker thread: the
+nearest checkpoint at or before the target is unpickled into a fresh twin, the records
+from there to the target are replayed into it, and the loop only takes the result
+(:meth:`FeedClient.adopt_replay_state`). A straight replay and a seek end in the same state
+because both are the same records through the same :meth:`FeedClient.replay` from the
+same start.
 
 **Memory.** Checkpoints are bounded by :data:`CHECKPOINT_BUDGET` bytes in all: when they
 pass it, every other one is dropped and the interval doubles, so a long recording costs at
 most the budget and a seek replays at most one interval (which then grows with the
-recording's length). Records are on disk (about the recording's own size), not in memory;
-the index holds a few numbers per chunk.
+recording's length). Records are on disk (about the recording's own size), not in memory,
+but for the newest :data:`RECENT_CHUNKS` to :data:`RECENT_CHUNKS` + :data:`SPILL_BATCH`
+chunks; the index holds a few numbers per chunk.
 
 :func:`begin_replay` and :func:`finish_replay` are how every replay starts and ends, this
 one and ``sordash stream --replay``'s (:meth:`app.session.Session._run_replay`).
@@ -60,6 +65,7 @@ from app.recording import (
     Record,
     RecordingError,
     RecordingReader,
+    RecordRun,
     Sent,
     TapeStart,
 )
@@ -77,6 +83,20 @@ CHECKPOINT_BUDGET: Final = 64 * 2**20
 """Bytes all checkpoints may take together (compressed); past it, every other one goes."""
 YIELD_EVERY: Final = 0.01
 """Seconds of replaying before the loop is handed to the screen and the keys once."""
+PREFETCH_CHUNKS: Final = 3
+"""Chunks the player reads ahead (on worker threads). One was not enough: the reading thread
+waits for the GIL at each of its calls that release it (the read, the decompression), up
+to the interpreter's switch interval (5 ms) each time, and the player caught up with it
+at about every other chunk."""
+SPILL_BATCH: Final = 8
+"""Chunks compressed and written to the spill file together."""
+RECENT_CHUNKS: Final = 8
+"""The newest chunks read kept as they are (see :meth:`ReplayIndex.recent_chunk`)."""
+PLAY_SLICE: Final = 128
+"""Records replayed between two looks at the clock (pacing, the loop's turn): 1-2 ms."""
+CHECKPOINT_DUTY: Final = 10.0
+"""While the player plays as fast as possible, the checkpointing thread works one part in
+this many of the time and rests the rest (see :meth:`ReplayIndex.yield_to_player`)."""
 SPEEDS: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 0.0)
 """The speeds slower/faster step through, slowest first; 0 is as fast as possible."""
 SEEK_SMALL_NS: Final = 10 * 10**9
@@ -173,8 +193,8 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class _Chunk:
-    first_t: int
-    last_t: int
+    """Where a chunk is in the spill file."""
+
     offset: int
     size: int
 
@@ -183,43 +203,68 @@ _chunk_encoder: Final = msgspec.msgpack.Encoder()
 _chunk_decoder: Final = msgspec.msgpack.Decoder()
 
 
-def _encode_chunk(records: list[Record]) -> bytes:
-    rows: list[tuple[object, ...]] = []
-    add = rows.append
-    for record in records:
-        if isinstance(record, Frame):
-            add((record.t, record.data))
-        elif isinstance(record, Connection):
-            add((record.t, 0, record.boundary, record.why))
-        elif isinstance(record, Sent):
-            add((record.t, 1, record.text))
-        else:  # a mid-session recording's starting tape, restored as it is
-            add((record.t, 2, pickle.dumps(record.state, protocol=pickle.HIGHEST_PROTOCOL)))
-    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(_chunk_encoder.encode(rows))
+def _encode_chunk(run: RecordRun) -> bytes:
+    """A chunk for the spill file, uncompressed: ``[times, items, others]`` in msgpack, with
+    frames as their bytes in ``items`` and every other record at its position in ``others``
+    (a few per connection)."""
+    items = run.items
+    kinds = list(map(type, items))
+    others: list[tuple[object, ...]] = []
+    if kinds.count(bytes) != len(kinds):  # by identity: no comparisons of types
+        items = list(items)
+        for at in [i for i, kind in enumerate(kinds) if kind is not bytes]:
+            record, items[at] = items[at], b""
+            if isinstance(record, Frame):  # a mid-session recording's prelude
+                others.append((at, 3, record.data))
+            elif isinstance(record, Connection):
+                others.append((at, 0, record.boundary, record.why))
+            elif isinstance(record, Sent):
+                others.append((at, 1, record.text))
+            else:  # a mid-session recording's starting tape, restored as it is
+                blob = pickle.dumps(cast(TapeStart, record).state, pickle.HIGHEST_PROTOCOL)
+                others.append((at, 2, blob))
+    return _chunk_encoder.encode((run.times, items, others))
 
 
-def _decode_chunk(blob: bytes) -> list[Record]:
-    rows = _chunk_decoder.decode(zstandard.ZstdDecompressor().decompress(blob))
-    records: list[Record] = []
-    add = records.append
-    for row in rows:
-        if len(row) == 2:
-            add(Frame(row[0], row[1]))
-        elif row[1] == 0:
-            add(Connection(row[0], cast(ConnectionBoundary, row[2]), row[3]))
-        elif row[1] == 1:
-            add(Sent(row[0], row[2]))
+def _compress_chunks(runs: list[RecordRun]) -> list[bytes]:
+    """The chunks for the spill file, each compressed on its own (in one call: see
+    :meth:`ReplayIndex._spill_chunks`)."""
+    compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+    packed: list[bytes | bytearray | memoryview] = [_encode_chunk(run) for run in runs]
+    if len(packed) > 1 and hasattr(compressor, "multi_compress_to_buffer"):  # C backend
+        blobs = compressor.multi_compress_to_buffer(packed)
+        return [blobs[i].tobytes() for i in range(len(blobs))]
+    return [compressor.compress(chunk) for chunk in packed]
+
+
+def _decode_chunk(blob: bytes) -> RecordRun:
+    times, items, others = _chunk_decoder.decode(zstandard.ZstdDecompressor().decompress(blob))
+    for at, kind, *rest in others:
+        t = times[at]
+        if kind == 0:
+            items[at] = Connection(t, cast(ConnectionBoundary, rest[0]), rest[1])
+        elif kind == 1:
+            items[at] = Sent(t, rest[0])
+        elif kind == 2:
+            items[at] = TapeStart(t, pickle.loads(rest[0]))
         else:
-            add(TapeStart(row[0], pickle.loads(row[2])))
-    return records
+            items[at] = Frame(t, rest[0], prelude=True)
+    return RecordRun(times, items)
 
 
 class ReplayIndex:
-    """A recording read once on a thread: its records in chunks on disk, and checkpoints.
+    """A recording read once: its records in chunks on disk, and checkpoints.
+
+    Two threads: one reads the records into chunks (cheap: decompressing and splitting
+    lines), the other follows it, replaying the chunks through the twin and keeping the
+    checkpoints (as costly as the replay itself). The player plays chunks as soon as they
+    are read, not when they are checkpointed, and while it plays as fast as possible the
+    checkpointing thread rests (:meth:`yield_to_player`): they would otherwise share the
+    GIL half and half, and replay both times slower.
 
     Everything public may be read from any thread; the ``wait_*`` and ``read_chunk``
-    methods block until the indexing thread has got far enough (call them from a worker
-    thread, never the event loop). :meth:`close` releases every waiter.
+    methods block until the threads have got far enough (call them from a worker thread,
+    never the event loop). :meth:`close` releases every waiter.
     """
 
     def __init__(
@@ -245,24 +290,39 @@ class ReplayIndex:
         self.spill_bytes = 0
         """What the chunks take on disk."""
         self.records = 0
-        """Records indexed so far."""
+        """Records read into chunks so far."""
         self.first_t: int | None = None
         self.last_t: int | None = None
-        """The time of the newest record indexed so far."""
+        """The time of the newest record read so far."""
+        self.checkpointed = 0
+        """Records replayed into the twin so far: the checkpoints cover these."""
+        self.checkpointed_t: int | None = None
+        """The time of the newest of those."""
         self.header: Header | None = None
         self.complete = False
-        """True once the thread read all there is (or stopped on an error)."""
+        """True once every record was read (or reading stopped on an error): ``records``,
+        ``last_t``, ``error`` and ``cut_short`` are final."""
+        self.indexed = False
+        """True once the checkpoints are done too (or stopped)."""
         self.error = ""
-        """Why the recording could not be read to its end ("" when it could)."""
+        """Why the recording could not be read (or indexed) to its end ("" when it could)."""
         self.cut_short = ""
         """Why the recording ended early (a killed recorder), from the reader."""
         self._twin = twin
         self._chunks: list[_Chunk] = []
+        """The chunks on disk."""
+        self._readable = 0
+        """Chunks read: those on disk, and after them those waiting to be written."""
+        self._unspilled: list[RecordRun] = []
+        self._recent: dict[int, RecordRun] = {}
+        """The newest chunks read, as read (every chunk not yet on disk among them): a
+        player at the reading's heels takes them as they are (no thread, no decompressing)."""
         self._checkpoints: list[Checkpoint] = []
         self._checkpoint_times: list[float] = []
         """Each checkpoint's ``t`` (-inf for the first), for bisecting."""
         self._cond = threading.Condition()
         self._closed = False
+        self._yielding = False
         # Open for the index's life, closed by close(): no one block holds it.
         self._spill = tempfile.TemporaryFile(prefix="sordash-replay-", dir=spill_dir)  # noqa: SIM115
         self._thread: threading.Thread | None = None
@@ -270,74 +330,158 @@ class ReplayIndex:
     # ------------------------------------------------------------------ building
 
     def start(self) -> None:
-        """Index on a thread of its own (nothing to do once started, or built already)."""
-        if self._thread is not None or self.complete:
+        """Index on threads of their own (nothing to do once started, or built already)."""
+        if self._thread is not None or self.indexed:
             return
         self._thread = threading.Thread(target=self.build, name="sordash replay index", daemon=True)
         self._thread.start()
 
     def build(self) -> None:
-        """Read and index the whole recording (the thread's body; tests may call it)."""
+        """Read and index the whole recording: read on a thread of its own, checkpoint on
+        this one behind it (the index thread's body; tests may call it)."""
+        reading = threading.Thread(target=self._read, name="sordash replay reader", daemon=True)
+        reading.start()
         try:
             with _quiet():
-                self._build()
-        except RecordingError as exc:
-            self.error = str(exc)
+                self._checkpoint_all()
         except Exception as exc:  # a bug of ours: say so rather than hang the player
-            self.error = f"indexing {self.path} failed: {exc!r}"
+            self._fail(f"indexing {self.path} failed: {exc!r}")
         finally:
+            reading.join()
+            with self._cond:
+                self.indexed = True
+                self._cond.notify_all()
+
+    def yield_to_player(self, yielding: bool) -> None:
+        """While ``yielding``, the checkpointing thread works one part of the time in
+        :data:`CHECKPOINT_DUTY` and rests the rest: the player plays as fast as it can."""
+        if yielding != self._yielding:
+            with self._cond:
+                self._yielding = yielding
+                self._cond.notify_all()
+
+    def _fail(self, message: str) -> None:
+        with self._cond:
+            self.error = self.error or message
+
+    def _read(self) -> None:
+        try:
+            self._read_chunks()
+        except RecordingError as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # a bug of ours: say so rather than hang the player
+            self._fail(f"reading {self.path} failed: {exc!r}")
+        finally:
+            try:
+                self._spill_chunks()
+            except OSError as exc:
+                self._fail(f"writing the replay's spill file failed: {exc}")
             with self._cond:
                 self.complete = True
                 self._cond.notify_all()
 
-    def _build(self) -> None:
+    def _read_chunks(self) -> None:
         reader = RecordingReader(self.path)
-        records = iter(reader)
-        feed = self._twin
-        first = next(records, None)  # reads the header, or raises for a file that is none
-        header = reader.header
-        assert header is not None
-        begin_replay(feed, header, self.path)
-        with self._cond:
-            self.header = header
-        self._keep_checkpoint(feed, 0, None)
-        if first is None:
-            self.cut_short = reader.cut_short
-            return
-        replay = feed.replay
-        chunk: list[Record] = []
-        last_index, last_t = 0, first.t
         size = self.chunk_records
-        for count, record in enumerate(_chained(first, records), start=1):
-            replay(record)
-            chunk.append(record)
-            t = record.t
-            if len(chunk) == size:
-                self._add_chunk(chunk)
-                chunk = []
-                if self._closed:
-                    return
-            if count - last_index >= self.checkpoint_records or t - last_t >= self.checkpoint_ns:
-                self._keep_checkpoint(feed, count, t)
-                last_index, last_t = count, t
+        runs = reader.runs(size)
+        first = next(runs, None)  # reads the header, or raises for a file that is none
+        with self._cond:
+            self.header = reader.header
+            self._cond.notify_all()
+        chunk = RecordRun()
+        for run in _chained(first, runs) if first is not None else ():
+            at, end = 0, len(run)
+            while at < end:
+                if not chunk and at == 0 and end == size:
+                    chunk, at = run, end  # a whole chunk as read: no copy
+                else:
+                    take = min(size - len(chunk), end - at)
+                    chunk.extend(run, at, at + take)
+                    at += take
+                if len(chunk) == size:
+                    self._add_chunk(chunk)
+                    chunk = RecordRun()
+                    if self._closed:
+                        return
         if chunk:
             self._add_chunk(chunk)
         self.cut_short = reader.cut_short
 
-    def _add_chunk(self, records: list[Record]) -> None:
-        """Write a chunk: every chunk but the last holds exactly ``chunk_records`` records,
-        so record ``i`` is in chunk ``i // chunk_records``."""
-        blob = _encode_chunk(records)
-        offset = self.spill_bytes
-        os.pwrite(self._spill.fileno(), blob, offset)
+    def _add_chunk(self, run: RecordRun) -> None:
+        """Make a chunk readable: at once from memory, on disk once :data:`SPILL_BATCH` are
+        waiting. Every chunk but the last holds exactly ``chunk_records`` records, so record
+        ``i`` is in chunk ``i // chunk_records``."""
+        times = run.times
         with self._cond:
-            self._chunks.append(_Chunk(records[0].t, records[-1].t, offset, len(blob)))
-            self.spill_bytes = offset + len(blob)
+            self._recent[self._readable] = run
+            self._unspilled.append(run)
+            self._readable += 1
             if self.first_t is None:
-                self.first_t = records[0].t
-            self.last_t = records[-1].t
-            self.records += len(records)
+                self.first_t = times[0]
+            self.last_t = times[-1]
+            self.records += len(times)
             self._cond.notify_all()
+        if len(self._unspilled) >= SPILL_BATCH:
+            self._spill_chunks()
+
+    def _spill_chunks(self) -> None:
+        """Write the chunks waiting, in one compression call and one write. Each call that
+        releases the GIL costs this thread up to the switch interval (5 ms) to get it back
+        while the player plays: two calls a chunk kept the reading barely ahead of it."""
+        runs, self._unspilled = self._unspilled, []
+        if not runs:
+            return
+        blobs = _compress_chunks(runs)
+        offset = self.spill_bytes
+        os.pwrite(self._spill.fileno(), b"".join(blobs), offset)
+        with self._cond:
+            for blob in blobs:
+                self._chunks.append(_Chunk(offset, len(blob)))
+                offset += len(blob)
+            self.spill_bytes = offset
+            recent = self._recent
+            while len(recent) > RECENT_CHUNKS:  # all on disk now
+                del recent[next(iter(recent))]
+
+    def _checkpoint_all(self) -> None:
+        """Replay the chunks as they are read through the twin, keeping checkpoints: every
+        ``checkpoint_records`` records or ``checkpoint_ns`` of recording time, whichever
+        comes first (checked after each record, as the records go)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.header is not None or self.complete or self._closed)
+            header = self.header
+        if header is None:
+            return
+        feed = self._twin
+        begin_replay(feed, header, self.path)
+        self._keep_checkpoint(feed, 0, None)
+        replay = feed.replay_run
+        size = self.chunk_records
+        last_index, last_t = 0, 0
+        number = 0
+        while (run := self.read_chunk(number)) is not None:
+            started = time.perf_counter()
+            base, times, end = number * size, run.times, len(run)
+            if number == 0:
+                last_t = times[0]
+            at = 0
+            while at < end:
+                bound = min(end, last_index + self.checkpoint_records - base)
+                due = last_t + self.checkpoint_ns
+                stop = next((i + 1 for i in range(at, bound) if times[i] >= due), bound)
+                replay(run, at, stop)
+                at = stop
+                count, t = base + at, times[at - 1]
+                if count - last_index >= self.checkpoint_records or t >= due:
+                    self._keep_checkpoint(feed, count, t)
+                    last_index, last_t = count, t
+            with self._cond:
+                self.checkpointed, self.checkpointed_t = base + end, times[-1]
+                self._cond.notify_all()
+                if self._yielding:
+                    rest = (time.perf_counter() - started) * (CHECKPOINT_DUTY - 1)
+                    self._cond.wait_for(lambda: not self._yielding or self._closed, rest)
+            number += 1
 
     def _keep_checkpoint(self, feed: FeedClient, index: int, t: int | None) -> None:
         pickled = pickle.dumps(feed.replay_state(), protocol=pickle.HIGHEST_PROTOCOL)
@@ -369,7 +513,7 @@ class ReplayIndex:
         """The state before any record (waits for the header); raises
         :class:`RecordingError` for a file that cannot be read at all."""
         with self._cond:
-            self._cond.wait_for(lambda: self._checkpoints or self.complete or self._closed)
+            self._cond.wait_for(lambda: self._checkpoints or self.indexed or self._closed)
             if not self._checkpoints:
                 raise RecordingError(self.error or f"{self.path}: replay stopped")
             return self._checkpoints[0]
@@ -380,17 +524,25 @@ class ReplayIndex:
             at = bisect_right(self._checkpoint_times, target) - 1
             return self._checkpoints[max(at, 0)]
 
-    def read_chunk(self, number: int) -> list[Record] | None:
-        """The records of chunk ``number``, waiting for them to be indexed; None past the end."""
+    def read_chunk(self, number: int) -> RecordRun | None:
+        """The records of chunk ``number``, waiting for them to be read; None past the end."""
         with self._cond:
-            self._cond.wait_for(lambda: self.complete or self._closed or number < len(self._chunks))
-            if self._closed or number >= len(self._chunks):
+            self._cond.wait_for(lambda: self.complete or self._closed or number < self._readable)
+            if self._closed or number >= self._readable:
                 return None
+            if (recent := self._recent.get(number)) is not None:
+                return recent
             chunk = self._chunks[number]
         return _decode_chunk(self.read_blob(chunk))
 
+    def recent_chunk(self, number: int) -> RecordRun | None:
+        """Chunk ``number`` if it is one of the newest read (at once, from any thread, the
+        loop's too); None if it is not (:meth:`read_chunk` it then)."""
+        with self._cond:
+            return self._recent.get(number)
+
     def wait_until(self, t: int) -> None:
-        """Until a record after recording time ``t`` was indexed, or there are no more."""
+        """Until a record after recording time ``t`` was read, or there are no more."""
         with self._cond:
             self._cond.wait_for(
                 lambda: (
@@ -399,9 +551,21 @@ class ReplayIndex:
             )
 
     def wait_complete(self) -> None:
-        """Until the whole recording is indexed."""
+        """Until the whole recording is read."""
         with self._cond:
             self._cond.wait_for(lambda: self.complete or self._closed)
+
+    def wait_checkpointed(self, t: int) -> None:
+        """Until the checkpoints cover recording time ``t`` (a record after it was replayed
+        into the twin), or there are no more to take."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: (
+                    self.indexed
+                    or self._closed
+                    or (self.checkpointed_t is not None and self.checkpointed_t > t)
+                )
+            )
 
     def rebuild(
         self, checkpoint: Checkpoint, target: int, twin: FeedClient
@@ -414,15 +578,14 @@ class ReplayIndex:
             twin.adopt_replay_state(checkpoint.state())
             position = checkpoint.index
             size = self.chunk_records
-            replay = twin.replay
-            while (records := self.read_chunk(position // size)) is not None:
-                for record in records[position % size :]:
-                    if record.t > target:
-                        return twin.replay_state(), position
-                    replay(record)
-                    position += 1
-                if position % size:
-                    break  # the last chunk: nothing after it
+            replay = twin.replay_run
+            while (run := self.read_chunk(position // size)) is not None:
+                times, at, end = run.times, position % size, len(run)
+                stop = next((i for i in range(at, end) if times[i] > target), end)
+                replay(run, at, stop)
+                position += stop - at
+                if stop < end or end < size:
+                    break  # past the target, or the last chunk: nothing after it
             return twin.replay_state(), position
 
     def release(self) -> None:
@@ -441,7 +604,7 @@ class ReplayIndex:
             self._spill.close()
 
 
-def _chained(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
+def _chained(first: RecordRun, rest: Iterator[RecordRun]) -> Iterator[RecordRun]:
     yield first
     yield from rest
 
@@ -516,9 +679,10 @@ class ReplayTransport:
         """The recording time the replay stands at (paused, or the last record replayed)."""
         self._anchor = (0.0, 0)
         """(clock, recording time) pacing counts from."""
-        self._chunk: list[Record] = []
+        self._chunk = RecordRun()
         self._chunk_number = -1
-        self._prefetch: tuple[int, asyncio.Future[list[Record] | None]] | None = None
+        self._prefetch: dict[int, asyncio.Future[RecordRun | None]] = {}
+        """Chunks being read ahead, by number."""
         self._target: int | _Mark | None = None
         """A seek asked for and not yet begun."""
         self._in_flight: int | _Mark | None = None
@@ -577,7 +741,7 @@ class ReplayTransport:
     def _upcoming_t(self) -> int | None:
         offset = self.position - self._chunk_number * self.index.chunk_records
         if self._chunk_number >= 0 and 0 <= offset < len(self._chunk):
-            return self._chunk[offset].t
+            return self._chunk.times[offset]
         return None
 
     # ------------------------------------------------------------------ commands
@@ -706,87 +870,102 @@ class ReplayTransport:
             await asyncio.to_thread(index.close)
 
     async def _play(self) -> None:
-        while not self._stopping:
-            if self._target is not None:
-                await self._seek()
-            elif self._steps:
-                await self._step()
-            elif self.state is TransportState.PLAYING:
-                await self._play_some()
-            else:
-                self._wake.clear()
-                await self._wake.wait()
+        index = self.index
+        try:
+            while not self._stopping:
+                # The checkpointing thread rests while the player plays as fast as it can.
+                full_speed = self.state is TransportState.PLAYING and self.speed == 0
+                index.yield_to_player(full_speed and self._target is None and not self._steps)
+                if self._target is not None:
+                    await self._seek()
+                elif self._steps:
+                    await self._step()
+                elif self.state is TransportState.PLAYING:
+                    await self._play_some()
+                else:
+                    self._wake.clear()
+                    await self._wake.wait()
+        finally:
+            index.yield_to_player(False)
 
     async def _record(self) -> Record | None:
         """The next record to replay, reading its chunk (on a thread) if need be."""
+        current = await self._current()
+        if current is None:
+            return None
+        chunk, offset = current
+        return chunk.record(offset)
+
+    async def _current(self) -> tuple[RecordRun, int] | None:
+        """The chunk the next record to replay is in and its offset there, reading the chunk
+        (on a thread) if need be; None after the last record."""
         size = self.index.chunk_records
         number, offset = divmod(self.position, size)
         if number != self._chunk_number:
-            prefetch, self._prefetch = self._prefetch, None
-            if prefetch is not None and prefetch[0] == number:
-                records = await prefetch[1]
-            else:
-                records = await asyncio.to_thread(self.index.read_chunk, number)
-            if records is None:
+            read = self.index.read_chunk
+            prefetch = self._prefetch
+            for passed in [n for n in prefetch if n < number]:
+                prefetch.pop(passed).cancel()
+            future = prefetch.pop(number, None)
+            run = self.index.recent_chunk(number)
+            recent = run is not None
+            if run is None:
+                run = await (future if future is not None else asyncio.to_thread(read, number))
+            elif future is not None:
+                future.cancel()
+            if run is None:
                 return None
-            self._chunk, self._chunk_number = records, number
-            if len(records) == size:  # read the next while this one plays
-                self._prefetch = (
-                    number + 1,
-                    asyncio.ensure_future(asyncio.to_thread(self.index.read_chunk, number + 1)),
-                )
+            self._chunk, self._chunk_number = run, number
+            if len(run) == size and not recent:  # read the next ones while this one plays
+                for ahead in range(number + 1, number + 1 + PREFETCH_CHUNKS):
+                    if ahead not in prefetch:
+                        prefetch[ahead] = asyncio.ensure_future(asyncio.to_thread(read, ahead))
         if offset >= len(self._chunk):
             return None
-        return self._chunk[offset]
+        return self._chunk, offset
 
     def _forget_chunks(self) -> None:
-        self._chunk, self._chunk_number = [], -1
-        prefetch, self._prefetch = self._prefetch, None
-        if prefetch is not None:
-            prefetch[1].cancel()
+        self._chunk, self._chunk_number = RecordRun(), -1
+        for future in self._prefetch.values():
+            future.cancel()
+        self._prefetch.clear()
 
     async def _play_some(self) -> None:
-        """Replay records at the speed until a command or the loop's turn comes."""
-        replay = self.feed.replay
+        """Replay records at the speed until a command or the loop's turn comes: a slice of
+        :data:`PLAY_SLICE` records at a time between looks at the clock, each slice through
+        :meth:`FeedClient.replay_run` (no record built per frame)."""
+        replay = self.feed.replay_run
         clock = self._clock
-        yielded = time.monotonic()
+        now = time.monotonic
+        yielded = now()
         while self.state is TransportState.PLAYING and self._target is None and not self._steps:
-            record = await self._record()
-            if record is None:
+            current = await self._current()
+            if current is None:
                 await asyncio.to_thread(self.index.wait_complete)  # cut_short is known then
                 if not self._stopping:
                     self._end()
                 return
+            chunk, offset = current
+            times = chunk.times
+            stop = min(len(times), offset + PLAY_SLICE)
             if self.speed > 0:
+                # The records due within 2 ms (sleep in batches, not per frame).
                 wall, at = self._anchor
-                wait = wall + (record.t - at) / 1e9 / self.speed - clock()
-                if wait > 0.002:  # sleep in batches, not per frame
+                due = at + (clock() - wall + 0.002) * self.speed * 1e9
+                end, stop = stop, offset
+                while stop < end and times[stop] <= due:
+                    stop += 1
+                if stop == offset:
+                    wait = wall + (times[offset] - at) / 1e9 / self.speed - clock()
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
+                        await asyncio.wait_for(self._wake.wait(), max(wait, 0.0))
                     return
-            else:
-                # As fast as possible: the rest of this chunk in a tight loop.
-                chunk = self._chunk
-                offset = self.position - self._chunk_number * self.index.chunk_records
-                end = len(chunk)
-                now = time.monotonic
-                while offset < end:
-                    replay(chunk[offset])
-                    offset += 1
-                    if not offset & 63 and now() - yielded > YIELD_EVERY:
-                        break
-                self.position = offset + self._chunk_number * self.index.chunk_records
-                self._playhead = chunk[offset - 1].t
-                if now() - yielded > YIELD_EVERY:
-                    await asyncio.sleep(0)  # the screen and the keys have the loop
-                    return
-                continue
-            replay(record)
-            self.position += 1
-            self._playhead = record.t
-            if time.monotonic() - yielded > YIELD_EVERY:
-                await asyncio.sleep(0)
+            replay(chunk, offset, stop)
+            self.position += stop - offset
+            self._playhead = times[stop - 1]
+            if now() - yielded > YIELD_EVERY:
+                await asyncio.sleep(0)  # the screen and the keys have the loop
                 return
 
     def _end(self) -> None:
@@ -847,15 +1026,27 @@ class ReplayTransport:
 
     async def _stand_at(self, target: int) -> None:
         index = self.index
-        checkpoint = index.checkpoint_for(target)
         playhead = self._playhead
-        if playhead is not None and target >= playhead and checkpoint.index <= self.position:
+        forward = playhead is not None and target >= playhead
+        if not forward:
+            # Back: from the nearest checkpoint, once the checkpointing thread (which rests
+            # while playing as fast as possible) has got there.
+            await asyncio.to_thread(index.wait_checkpointed, target)
+            if self._stopping:
+                return
+        checkpoint = index.checkpoint_for(target)
+        if forward and checkpoint.index <= self.position:
             # On from here: no checkpoint between here and there would save anything.
-            replay = self.feed.replay
+            replay = self.feed.replay_run
             yielded = time.monotonic()
-            while (record := await self._record()) is not None and record.t <= target:
-                replay(record)
-                self.position += 1
+            while (current := await self._current()) is not None:
+                chunk, offset = current
+                times, end = chunk.times, min(len(chunk), offset + PLAY_SLICE)
+                stop = next((i for i in range(offset, end) if times[i] > target), end)
+                replay(chunk, offset, stop)
+                self.position += stop - offset
+                if stop < end:
+                    break  # the next record is after the target
                 if time.monotonic() - yielded > YIELD_EVERY:
                     await asyncio.sleep(0)
                     yielded = time.monotonic()

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 from app.auth import Credentials
 from app.config import Config, ConfigError, credentials_from, endpoints_for
 from app.feed import DEFAULT_CHANNELS, FeedClient
-from app.recording import Record, Recorder, RecordingReader
+from app.recording import Recorder, RecordingError, RecordingReader
 from app.replay import ReplayTransport, begin_replay, finish_replay
 from app.tape import TapeStore
 
@@ -194,32 +193,46 @@ class Session:
         """
         feed = self.feed
         reader = RecordingReader(path)
-        records = iter(reader)
-        batch = await asyncio.to_thread(_take, records)
+        runs = reader.runs(REPLAY_BATCH)
+        run = await asyncio.to_thread(next, runs, None)
         header = reader.header
-        assert header is not None  # the first batch read it (or raised)
+        assert header is not None  # the first run read it (or raised)
         begin_replay(feed, header, path)
         speed = self.replay_speed
+        replay = feed.replay_run
+        now = time.monotonic
         first_t: int | None = None
-        started = time.monotonic()
-        yielded = time.monotonic()
-        while batch and not self._stop.is_set():
-            for record in batch:
+        started = yielded = now()
+        while run is not None and not self._stop.is_set():
+            # The next run is read (decompressed, split) on the thread while this one plays.
+            upcoming = asyncio.ensure_future(asyncio.to_thread(next, runs, None))
+            times, at, end = run.times, 0, len(run)
+            while at < end:
+                stop = min(end, at + REPLAY_SLICE)
                 if speed > 0:
                     if first_t is None:
-                        first_t = record.t
-                    due = started + (record.t - first_t) / 1e9 / speed
-                    wait = due - time.monotonic()
-                    if wait > 0.002:  # sleep in batches, not per frame
-                        await asyncio.sleep(wait)
-                        yielded = time.monotonic()
-                feed.replay(record)
-                if time.monotonic() - yielded > YIELD_EVERY:
+                        first_t = times[0]
+                    # The records due within 2 ms (sleep in batches, not per frame).
+                    due = first_t + (now() - started + 0.002) * speed * 1e9
+                    last, stop = stop, at
+                    while stop < last and times[stop] <= due:
+                        stop += 1
+                    if stop == at:
+                        await asyncio.sleep(started + (times[at] - first_t) / 1e9 / speed - now())
+                        yielded = now()
+                        continue
+                replay(run, at, stop)
+                at = stop
+                if now() - yielded > YIELD_EVERY:
                     await asyncio.sleep(0)  # let the screen and the keys have the loop
-                    yielded = time.monotonic()
+                    yielded = now()
                     if self._stop.is_set():
                         break
-            batch = await asyncio.to_thread(_take, records)
+            if self._stop.is_set():
+                with contextlib.suppress(RecordingError):
+                    await upcoming
+                break
+            run = await upcoming
         finish_replay(feed, path, reader.cut_short)
 
     async def stop(self) -> None:
@@ -232,13 +245,12 @@ class Session:
 
 YIELD_EVERY = 0.01
 """Seconds of replaying at full speed before the loop is handed to the screen once."""
-REPLAY_BATCH = 2000
-"""Records read per trip to the reading thread."""
-
-
-def _take(records: Iterator[Record]) -> list[Record]:
-    """The next batch of records (on the reading thread)."""
-    return list(itertools.islice(records, REPLAY_BATCH))
+REPLAY_BATCH = 8000
+"""Records read per trip to the reading thread (the next trip's while these play): 2,000
+were read too late about every other time, the thread waiting for the GIL up to 5 ms at
+each call of its that releases it."""
+REPLAY_SLICE = 128
+"""Records replayed between two looks at the clock (pacing, the loop's turn): 1-2 ms."""
 
 
 def subscribe_all(feed: FeedClient, markets: Iterable[str], channels: Iterable[str]) -> None:

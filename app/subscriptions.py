@@ -188,6 +188,8 @@ class SubscriptionCore:
 
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`on_time` has something to do, or None."""
+        if not self._resync_due and self._list_due is None:
+            return None  # the usual answer, asked before every replayed record: at once
         times = [when for when, _ in self._resync_due.values()]
         if self._list_due is not None:
             times.append(self._list_due)

@@ -154,6 +154,31 @@ def test_a_killed_recorder_leaves_a_file_that_replays_to_its_last_whole_record(
         assert "killed.rec.zst" in reader.cut_short and "last whole record" in reader.cut_short
 
 
+def test_a_damaged_tail_replays_the_whole_batches_before_it(tmp_path: Path) -> None:
+    """Format 3 is a zstd frame per batch: bytes after the last good batch that are not a
+    zstd frame (garbage, or a batch with a damaged byte), read in the same piece of the
+    file as the good batches, cost the replay nothing before them."""
+    path = tmp_path / "damaged.rec.zst"
+    recorder = Recorder(path, flush_seconds=0.001)
+    for n in range(250):
+        recorder(b'{"n": %d}' % n)
+    wait_until(lambda: recorder.flushes > 0)
+    for n in range(250, 500):
+        recorder(b'{"n": %d}' % n)
+    recorder.close()
+    assert recorder.flushes >= 2
+    whole = path.read_bytes()
+    broken = bytearray(whole)
+    broken[-20] ^= 0xFF  # the last batch's data, damaged
+    for damaged, least in ((whole + b"junk", 500), (bytes(broken), 250)):
+        path.write_bytes(damaged)
+        reader = RecordingReader(path)
+        frames = list(reader)
+        assert least <= len(frames) <= 500
+        assert frames == [Frame(f.t, b'{"n": %d}' % i) for i, f in enumerate(frames)]
+        assert "the data is damaged" in reader.cut_short
+
+
 def test_a_format_1_recording_still_replays(tmp_path: Path) -> None:
     path = tmp_path / "old.rec"
     path.write_text(

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from app.recording import RecordingError, read_recording
+from app.recording import RecordingError, RecordingReader, read_recording
 from app.replay import (
     ReplayIndex,
     ReplayTransport,
     TransportState,
+    begin_replay,
     format_clock,
     parse_time_of_day,
     replay_twin,
@@ -82,6 +83,23 @@ def test_checkpoints_stay_within_their_budget_and_seeks_stay_exact(
         assert state_at(index, path, target) == everything(straight_to(path, target))
     generous.close()
     index.close()
+
+
+def test_a_run_of_records_replays_as_its_records_one_by_one(recorded_session: Path) -> None:
+    """``FeedClient.replay_run`` (frames as bytes, slices of any length) ends where
+    ``FeedClient.replay`` of each record does, and a run holds the reader's records."""
+    path = recorded_session
+    records = list(read_recording(path))
+    reader = RecordingReader(path)
+    runs = list(reader.runs(37))  # runs that end anywhere: in blocks, between them
+    assert [r for run in runs for r in run] == records
+    assert reader.header is not None
+    feed = replay_feed(path)
+    begin_replay(feed, reader.header, path)
+    for run in runs:
+        for start in range(0, len(run), 5):
+            feed.replay_run(run, start, start + 5)
+    assert everything(feed) == everything(straight_to(path, max(r.t for r in records)))
 
 
 async def test_the_transport_plays_to_the_end_a_straight_replay_reaches(

@@ -19,7 +19,7 @@ from typing import ClassVar, Final
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from app.books import Book, BookLevel, cumulative, group_levels
@@ -143,6 +143,7 @@ class DepthLadder(CachedStyles):
         """How much slower than :attr:`DEEP_SECONDS` and :attr:`SLOW_SECONDS` the rows behind
         the touch go (the screen raises it under load: the slow parts back off first)."""
         self._painted_touch: tuple[object, ...] = ()
+        self._size_now: Size | None = None
         self._moved_at = float("-inf")
         self.due_at: float | None = None
         """When rows held back behind the touch are to be repainted (None: none held)."""
@@ -154,9 +155,25 @@ class DepthLadder(CachedStyles):
     @property
     def levels_per_side(self) -> int:
         """Levels that fit per side at the current height (header and spread lines aside)."""
-        return max(1, min(self.depth, (self.size.height - 2) // 2))
+        return max(1, min(self.depth, (self._current_size.height - 2) // 2))
+
+    @property
+    def _current_size(self) -> Size:
+        """The content size: read once per :meth:`show` (Textual works it out from the
+        screen's map each time it is asked, a tenth of a tick's cost when asked per use)."""
+        return self._size_now or self.size
 
     def show(
+        self, book: Book | None, now: float, message: str = "", *, urgent: bool = True
+    ) -> None:
+        """Repaint from ``book`` as of ``now`` (:meth:`_show`), the size read once."""
+        self._size_now = self.size
+        try:
+            self._show(book, now, message, urgent=urgent)
+        finally:
+            self._size_now = None
+
+    def _show(
         self, book: Book | None, now: float, message: str = "", *, urgent: bool = True
     ) -> None:
         """Repaint from ``book`` as of ``now`` (call once per tick, only when it changed).
@@ -173,12 +190,13 @@ class DepthLadder(CachedStyles):
         self._book = book
         self._now = now
         self._message = message
-        if not self.size.height:
+        if not self._current_size.height:
             self._invalidate()  # not laid out yet: rows are read at the first paint
             return
         touch = self._touch_of(book, message)
         painted = self._painted_touch
-        if not urgent and self._strips is not None and self._strips_width == self.size.width:
+        width = self._current_size.width
+        if not urgent and self._strips is not None and self._strips_width == width:
             moved = self._touch_prices(touch) != self._touch_prices(painted)
             if moved and touch[2:] == painted[2:]:  # the prices alone moved, no state
                 move_due = self._moved_at + self.MOVE_SECONDS * self.pace
@@ -201,14 +219,14 @@ class DepthLadder(CachedStyles):
         if shown == self._shown and self._strips is not None:
             self.due_at = None
             return
-        if self._strips is None or self._strips_width != self.size.width:
+        if self._strips is None or self._strips_width != self._current_size.width:
             self._shown = shown
             self._strips = None
             self.due_at = None
             self.refresh()
             return
         deep = urgent or now - self._deep_at >= self.DEEP_SECONDS * self.pace
-        changed = self._update_lines(self.size.width, now, deep)
+        changed = self._update_lines(self._current_size.width, now, deep)
         if changed is None:
             self._deep_pending = self._slow_pending = False
         if changed is None or deep or not self._deep_pending:
@@ -223,7 +241,7 @@ class DepthLadder(CachedStyles):
         if changed is None:
             self.refresh()  # the columns moved: every line was rebuilt
         elif changed:
-            width = self.size.width
+            width = self._current_size.width
             self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     @property
@@ -263,74 +281,70 @@ class DepthLadder(CachedStyles):
 
         False when that cannot be done exactly in place (a side is empty, the decimals or
         column widths would change, lines were built for another layout): then the whole
-        ladder is read as usual.
+        ladder is read as usual, and nothing was changed here.
         """
         if book is None or not book.has_data or not self._bids or not self._asks:
             return False
-        if self.group_multiple:
-            step = self.group_step_units
-            bids = group_levels(book.bids.iter(), step, is_bid=True, limit=1)
-            asks = group_levels(book.asks.iter(), step, is_bid=False, limit=1)
-        else:
-            bids, asks = book.bids.top(1), book.asks.top(1)
-        if not bids or not asks:
-            return False
+        bids, asks = self._levels(book, 1, self.group_step_units)
         price_places, amount_places = self._sticky_places
-        if _places(bids, 1) > amount_places or _places(asks, 1) > amount_places:
+        n, keys = self.levels_per_side, self._line_keys
+        if not bids or not asks or n != self._built_n or len(keys) < n + 3:
             return False
+        aw, tw = self._cols[1], self._cols[2]
+        for level in (bids[0], asks[0]):
+            amount = format_scaled(level.amount_units, amount_places)
+            if decimal_places(level.amount) > amount_places or len(amount) > min(aw, tw):
+                return False
+        middle_text, middle_alert = self._spread_text(book, price_places, self._message)
+        if "\n" in middle_text:
+            return False
+        # Every check passed: from here the touch is shown in place.
         previous, flash_until = self._previous, self._flash_until
-        rows = []
         for level, is_bid in ((bids[0], True), (asks[0], False)):
             key = (is_bid, level.price_units)
             if previous.get(key, level.amount_units) != level.amount_units:
                 flash_until[key] = now + self.FLASH_SECONDS
             previous[key] = level.amount_units
-            amount = format_scaled(level.amount_units, amount_places)
-            rows.append(
-                _Row(
-                    format_scaled(level.price_units, price_places),
-                    amount,
-                    amount,
-                    level.amount_units,
-                    level.price_units,
-                    is_bid,
-                    True,
-                    key in flash_until,
-                )
-            )
         self.flash_deadline = min(flash_until.values()) if flash_until else None
-        width = self.size.width
-        n = len(self._layout_rows()[0])
-        keys = self._line_keys
-        if n != self._built_n or len(keys) < n + 3:
-            return False
-        cols = self._cols
-        _pw, aw, tw, _show, _bar = cols
-        if any(len(row.amount) > aw or len(row.total) > tw for row in rows):
-            return False
-        middle_text, middle_alert = self._spread_text(book, price_places, self._message)
-        if "\n" in middle_text:
-            return False
+        bid = self._rows(bids, True, price_places, amount_places)[0]
+        ask = self._rows(asks, False, price_places, amount_places)[0]
+        self._bids[0], self._asks[0] = bid, ask
+        self._middle, self._middle_alert = middle_text, middle_alert
         strips = self._strips
         assert strips is not None
-        self._bids[0], self._asks[0] = rows
-        self._middle, self._middle_alert = middle_text, middle_alert
+        width, cols = self._current_size.width, self._cols
         base = self.base_style()
         self._ensure_combos(base)
         changed: list[int] = []
-        for y, row in ((n, rows[1]), (n + 2, rows[0])):
+        for y, row in ((n, ask), (n + 2, bid)):
             row_key = self._row_key(row, cols)
             if keys[y] != row_key:
                 keys[y] = row_key
                 strips[y] = self._row_strip(row, cols, width, base)
                 changed.append(y)
-        middle = self._middle_key()
-        if keys[n + 1] != middle:
-            keys[n + 1] = middle
-            strips[n + 1] = self._middle_strips(width, base)[0]
+        if self._repaint_middle(n + 1, width, base):
             changed.append(n + 1)
         if changed:
             self.refresh(*(Region(0, y, width, 1) for y in changed))
+        return True
+
+    def _levels(self, book: Book, n: int, step: int) -> tuple[list[BookLevel], list[BookLevel]]:
+        """The best ``n`` bids and asks as shown: grouped by ``step`` units (0: as they are)."""
+        if step:
+            return (
+                group_levels(book.bids.iter(), step, is_bid=True, limit=n),
+                group_levels(book.asks.iter(), step, is_bid=False, limit=n),
+            )
+        return book.top(n)
+
+    def _repaint_middle(self, y: int, width: int, base: Style) -> bool:
+        """Rebuild the spread line at ``y`` if what it says changed; whether it did."""
+        key = self._middle_key()
+        if self._line_keys[y] == key:
+            return False
+        assert self._strips is not None
+        self._line_keys[y] = key
+        self._strips[y] = self._middle_strips(width, base)[0]
         return True
 
     @staticmethod
@@ -362,14 +376,9 @@ class DepthLadder(CachedStyles):
             self._middle = message or self._waiting_text(book)
             self._middle_alert = bool(message)
             return
-        if self.group_multiple:
-            step = tick_units(book) * self.group_multiple
-            self.group_step_units = step
-            bids = group_levels(book.bids.iter(), step, is_bid=True, limit=n)
-            asks = group_levels(book.asks.iter(), step, is_bid=False, limit=n)
-        else:
-            self.group_step_units = 0
-            bids, asks = book.top(n)
+        multiple = self.group_multiple
+        self.group_step_units = tick_units(book) * multiple if multiple else 0
+        bids, asks = self._levels(book, n, self.group_step_units)
         self._flash(bids, asks, now)
         # Decimals and column widths only grow while the same book is shown: a column that
         # moved sideways each time the widest visible level changed was hard to read, and
@@ -474,13 +483,13 @@ class DepthLadder(CachedStyles):
 
     def render_line(self, y: int) -> Strip:
         """One line of the ladder (Line API)."""
-        width = self.size.width
+        width = self._current_size.width
         if self._strips is None or self._strips_width != width:
             n = self.levels_per_side
             if self._computed_for != n:
                 self._compute(n)
                 self._shown = self._shown_key()
-            self._strips = self._build(width, self.size.height)
+            self._strips = self._build(width, self._current_size.height)
             self._strips_width = width
             self._slow_at = self._now
         strips = self._strips
@@ -527,7 +536,7 @@ class DepthLadder(CachedStyles):
             or self._stale != self._built_stale  # every row's style changes
             or "\n" in self._middle  # a message over several lines covers rows
         ):
-            self._strips = self._build(width, self.size.height)
+            self._strips = self._build(width, self._current_size.height)
             self._slow_at = now
             return None
         n = len(rows)
@@ -548,15 +557,17 @@ class DepthLadder(CachedStyles):
         changed: list[int] = []
         self._deep_pending = False
         self._slow_pending = False
+        shown_rows = {
+            key[0]: (key, strips[y])
+            for y, key in enumerate(keys)
+            if isinstance(key, tuple) and len(key) == 2 and key[0] is not None
+        }
         for y, row in enumerate((*rows, None, *bid_rows), start=1):
             if not deep and y not in touch_rows and y != n + 1:
                 self._deep_pending = True  # (whether they differ is found out when due)
                 continue
             if y == n + 1:
-                key: object = self._middle_key()
-                if keys[y] != key:
-                    keys[y] = key
-                    strips[y] = self._middle_strips(width, base)[0]
+                if self._repaint_middle(y, width, base):
                     changed.append(y)
                 continue
             old = keys[y]
@@ -565,6 +576,16 @@ class DepthLadder(CachedStyles):
                 continue
             if not slow and isinstance(old, tuple) and old[0] == key[0]:
                 self._slow_pending = True  # only the total and bar differ: the slow pass
+                continue
+            shown = shown_rows.get(key[0]) if not slow and row is not None else None
+            if shown is not None:
+                # The row was on screen on another line (its side shifted when the touch
+                # moved): the same line moves here, its total and bar as they were until the
+                # slow pass, and nothing is built or filtered again for it.
+                keys[y], strips[y] = shown
+                if shown[0] != key:
+                    self._slow_pending = True
+                changed.append(y)
                 continue
             keys[y] = key
             strips[y] = self._row_strip(row, cols, width, base)

@@ -247,7 +247,7 @@ class MarketView(CachedContainer, Vertical):
         )
         if key != self._header_key:  # building the header's text is most of a tick's cost
             self._header_key = key
-            self.header.show_text(self._header(book, md, tape, now))
+            self.header.show_lines(self._header(book, md, tape, now))
         heartbeat = feed.subscriptions.get(HEARTBEAT_KEY)
         self.panel.show(subs, heartbeat, now, self.error, self.compact)
 
@@ -284,8 +284,10 @@ class MarketView(CachedContainer, Vertical):
 
     def _header(
         self, book: Book | None, md: Subscription | None, tape: MarketTape | None, now: float
-    ) -> Text:
+    ) -> list[Text]:
+        """The header's three lines: the state and touch; spread, mid and age; the last trade."""
         text = Text(no_wrap=True, overflow="ellipsis")
+        lines = [text]
         text.append(self.market, style="bold")
         text.append("  ")
         text.append(f" {badge_label(self.badge)} ", style=badge_class(self.badge))
@@ -306,7 +308,8 @@ class MarketView(CachedContainer, Vertical):
             elif spread == 0:
                 text.append("  ")
                 text.append(" LOCKED ", style=WARN)
-        text.append("\n")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        lines.append(text)
         if md is not None and md.state is SubState.FAILED:
             text.append(f"market_data: {md.error}", style=TEXT_BAD)
         elif book is not None and book.has_data:
@@ -332,7 +335,8 @@ class MarketView(CachedContainer, Vertical):
         if age is not None:
             text.append("  upd ", style=TEXT_MUTED)
             text.append(f"{format_age(age)} ago")
-        text.append("\n")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        lines.append(text)
         last = tape.last if tape is not None else None
         ed = self.feed.subscriptions.get((EXECUTION_DATA, self.market))
         if ed is not None and ed.state is SubState.FAILED:
@@ -350,4 +354,4 @@ class MarketView(CachedContainer, Vertical):
             if vwap is not None:
                 text.append("  VWAP ", style=TEXT_MUTED)
                 text.append(format_scaled(vwap, places + 2))
-        return text
+        return lines

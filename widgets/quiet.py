@@ -51,6 +51,8 @@ class CachedLines(Widget):
     """
 
     _rendered: tuple[Region, list[Strip]] | None = None
+    _finished_for: tuple[object, ...] = ()
+    _finished: dict[int, tuple[Strip, Strip]]
 
     def refresh(self, *regions: Region, **kwargs: Any) -> Any:
         """Drop the kept lines, then refresh as usual."""
@@ -108,15 +110,33 @@ class CachedLines(Widget):
             pad_right.append(get_box(border_right, inner_style, outer_style, edge)[1][2])
         content_width = width - left - right - bool(border_left) - bool(border_right)
         render_line = self.render_line
+        # Each finished line is kept with the line it was made from: a line shown before
+        # (unchanged, or moved to another row, as the tape's rows move down) is not padded
+        # and filtered again (a new strip would be). Only the lines now shown are kept.
+        key = (width, inner, tuple(pad_left), tuple(pad_right), tuple(filters), background)
+        if key != self._finished_for:
+            self._finished_for, self._finished = key, {}
+        finished = self._finished
+        if crop.height == self.region.height:
+            self._finished = kept_now = {}
+        else:
+            kept_now = finished
         lines: list[Strip] = []
         for y in crop.line_range:
-            strip = render_line(y)
+            source = render_line(y)
+            kept = finished.get(id(source))
+            if kept is not None and kept[0] is source:
+                kept_now[id(source)] = kept
+                lines.append(kept[1])
+                continue
+            strip = source
             if strip.cell_length != content_width:
                 strip = strip.adjust_cell_length(content_width, inner)
             if pad_left or pad_right:
                 strip = Strip([*pad_left, *strip, *pad_right], width)
             for line_filter in filters:
                 strip = strip.apply_filter(line_filter, background)
+            kept_now[id(source)] = (source, strip)
             lines.append(strip)
         x1, x2 = crop.column_span
         if (x1, x2) != (0, width):

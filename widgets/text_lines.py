@@ -41,13 +41,15 @@ class TextLines(CachedStyles):
         super().__init__()
         if classes:
             self.add_class(*classes.split())
-        self._text = Text()
+        self._text: Text | None = Text()
         self._lines: list[Text] = []
         self._strips: dict[int, Strip] = {}
         self._strips_width = -1
 
     def render(self) -> Text:
         """The header's text (for tests and anything that reads it; painting is per line)."""
+        if self._text is None:
+            self._text = Text("\n").join(self._lines)
         return self._text
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -58,7 +60,14 @@ class TextLines(CachedStyles):
         """Show ``text``; repaint the lines that differ from what is on screen."""
         if text == self._text:
             return
-        lines = list(text.split("\n", allow_blank=True))
+        self._show(list(text.split("\n", allow_blank=True)), text)
+
+    def show_lines(self, lines: list[Text]) -> None:
+        """Show ``lines`` (one line of text each, built apart: no split of one text)."""
+        if lines != self._lines:
+            self._show(lines, None)
+
+    def _show(self, lines: list[Text], text: Text | None) -> None:
         old = self._lines
         self._text, self._lines = text, lines
         if len(lines) != len(old):
