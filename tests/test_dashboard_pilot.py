@@ -226,6 +226,30 @@ async def test_the_screens_view_state_drives_what_is_shown() -> None:
         assert view.depth == 1, "the depth never goes below one level"
 
 
+async def test_a_grouped_ladder_states_the_touch_spread_the_header_shows() -> None:
+    """Grouped to whole prices, the ladder's rows are the grouped view, yet its spread line
+    says the book's own touch spread at the touch's decimals, the header's figure (it
+    used to round 0.77 to ``spread 0`` beside a header saying 0.77)."""
+    async with dashboard("ETHUSD") as (app, _pilot, feed):
+        await until(lambda: ladder_shows_touch(app, "ETHUSD"), "ETHUSD live")
+        view = app.dashboard.views["ETHUSD"]
+        view.grouping = 1000  # whole prices
+
+        def spreads() -> tuple[str, str] | None:
+            ladder = re.search(r"touch spread (\S+) ·", "\n".join(lines(view.ladder)))
+            header = re.search(r"Sprd (\S+) ", str(view.header.render()))
+            book = feed.store.get("ETHUSD")
+            if ladder is None or header is None or book is None or not book.spread_units:
+                return None
+            return ladder[1], header[1]
+
+        def agree() -> bool:
+            both = spreads()
+            return both is not None and both[0] == both[1] and float(both[0]) % 1 != 0
+
+        await until(agree, f"grouped ladder and header show one fractional spread: {spreads()}")
+
+
 @pytest.mark.parametrize("how", ["q", "exit"])
 async def test_quit_closes_the_connection_cleanly(how: str) -> None:
     """``q``, and any other end of the app (``exit``: a signal, ctrl+q), stop the feed."""

@@ -423,6 +423,13 @@ class DepthLadder(CachedStyles):
         if spread == 0:
             return f"{state}LOCKED bid = ask", True
         bps = format_bps(book.spread_bps or 0.0)
+        if self.group_step_units:
+            # The rows are grouped, the spread is the book's own touch (as in the header),
+            # at the touch's decimals: the grouped rows' decimals would round 0.77 to 0.
+            bid, ask = book.best_bid, book.best_ask
+            if bid is not None and ask is not None:
+                places = max(places, decimal_places(bid.price), decimal_places(ask.price))
+            return f"{state}touch spread {format_scaled(spread, places)} · {bps}", False
         return f"{state}spread {format_scaled(spread, places)} · {bps}", False
 
     def _rows(
