@@ -14,8 +14,9 @@ levels is a slice, O(N).
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter, mul, neg
 from typing import Final, NamedTuple
 
 from app.protocol import (
@@ -52,6 +53,8 @@ _Held = tuple[str, str, int, int]
 """A level as a side holds it: a plain tuple, the fields of :class:`BookLevel`. Building a
 namedtuple costs ten times a plain tuple, and the feed stores far more levels than any
 reader reads, so readers get :class:`BookLevel` views built on the way out."""
+_price_of: Final = itemgetter(2)
+_amount_of: Final = itemgetter(3)
 _as_level: Final = tuple.__new__
 """``_as_level(BookLevel, held)``: a :class:`BookLevel` without the namedtuple's Python
 ``__new__``."""
@@ -123,6 +126,11 @@ class BookSide:
         sign = self._sign
         return [_as_level(BookLevel, levels[k * sign]) for k in self._keys[:n]]
 
+    def best_price(self) -> int | None:
+        """The best level's price in 10**-18 units (no level built), or ``None``."""
+        keys = self._keys
+        return keys[0] * self._sign if keys else None
+
     def best(self) -> BookLevel | None:
         """The best level, or ``None`` on an empty side."""
         keys = self._keys
@@ -132,6 +140,25 @@ class BookSide:
         """The level at an exact price, if present."""
         held = self._levels.get(price_units)
         return None if held is None else _as_level(BookLevel, held)
+
+    def count_within(self, price_units: int) -> int:
+        """How many levels are at ``price_units`` or better (bids at or above it, asks at
+        or below it). O(log n): with :meth:`top`, a read out to a price reads no further."""
+        return bisect_right(self._keys, price_units * self._sign)
+
+    def totals(self, start: int, stop: int) -> tuple[int, int]:
+        """(amount, notional) of the levels ranked ``start`` to ``stop`` (0 is the best),
+        exact: amounts in 10**-18 units, notionals (price x amount) in 10**-36. Summed in
+        C-level loops over the held tuples (no level views built): depth readers read whole
+        sides with it."""
+        held: Iterable[_Held]
+        if start <= 0 and stop >= len(self._keys):
+            held = self._levels.values()  # the whole side: order does not matter to a sum
+        else:
+            keys = self._keys[start:stop]
+            held = list(map(self._levels.__getitem__, map(neg, keys) if self.is_bid else keys))
+        amounts = list(map(_amount_of, held))
+        return sum(amounts), sum(map(mul, map(_price_of, held), amounts))
 
     def iter(self) -> Iterator[BookLevel]:
         """Every level, best first, built as it is read (for readers that stop early)."""

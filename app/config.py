@@ -20,6 +20,13 @@ record_dir = "~/recordings"   # where the record key writes (default: the user d
 
 [keys]          # binding id = key(s), e.g. remap subscribe to ctrl+n
 subscribe = "ctrl+n"
+
+[sizes]         # sizes to cost against the book: base units per market, exact decimals
+BTCUSD = ["0.5", "5"]
+notional = ["10000", "250000"]   # quote currency, for every market
+
+[bands]         # depth bands around the mid, in basis points
+bps = [10, 50, 100]
 ```
 """
 
@@ -28,12 +35,13 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import msgspec
 
 from app.auth import Credentials
+from app.fills import DEFAULT_BANDS, FillSize, SizeKind
 
 ENVIRONMENTS: Final = {
     "sandbox": (
@@ -88,6 +96,19 @@ class DashboardConfig(msgspec.Struct, forbid_unknown_fields=True):
     directory (see :func:`app.live_recording.default_record_dir`)."""
 
 
+class BandsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The depth bands shown around the mid."""
+
+    bps: list[int] = msgspec.field(default_factory=lambda: list(DEFAULT_BANDS))
+    """Half-widths in basis points of the mid, each from 1 to :data:`MAX_BAND_BPS`."""
+
+
+NOTIONAL_KEY: Final = "notional"
+"""The ``[sizes]`` key whose sizes are in the quote currency and apply to every market."""
+MAX_BAND_BPS: Final = 10_000
+"""The widest depth band: 100 % of the mid."""
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     """Everything sordash reads from its config file."""
 
@@ -100,8 +121,75 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
     keys: dict[str, str] = msgspec.field(default_factory=dict)
     """Binding id -> key(s), comma separated, as Textual keymaps take them."""
+    sizes: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Market -> sizes in its base asset, and ``notional`` -> sizes in the quote currency
+    for every market: lists of decimal strings (or whole numbers), as written. Decoded as
+    anything and checked by :func:`check_sizes`, so that a wrong value is refused naming
+    its key (msgspec's own message does not name a dict's key); read with
+    :meth:`fill_sizes`."""
+    bands: BandsConfig = msgspec.field(default_factory=BandsConfig)
     path: str | None = None
     """Where this config was read from (set by :func:`load_config`)."""
+
+    def fill_sizes(self, market: str) -> list[FillSize]:
+        """The sizes to cost for ``market``: its base sizes, then the notional ones.
+
+        Raises :class:`ConfigError` for a size that is not one (:func:`load_config` has
+        checked a file's already; a config built in code is checked here).
+        """
+        sizes = _sizes(market, self.sizes.get(market, []), SizeKind.BASE)
+        return sizes + _sizes(NOTIONAL_KEY, self.sizes.get(NOTIONAL_KEY, []), SizeKind.NOTIONAL)
+
+
+def _sizes(key: str, values: object, kind: SizeKind) -> list[FillSize]:
+    """One ``[sizes]`` entry as sizes, or a :class:`ConfigError` naming the key and value."""
+    if not isinstance(values, list):
+        raise ConfigError(
+            f'[sizes] {key}: {values!r} is not a list of sizes; write e.g. {key} = ["0.5", "5"]'
+        )
+    out = []
+    for value in values:
+        if isinstance(value, float):
+            raise ConfigError(
+                f"[sizes] {key}: {value!r} is a TOML float, which is not exact; "
+                f'write it as a string: "{value!r}"'
+            )
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ConfigError(
+                f'[sizes] {key}: {value!r} is not a size; write decimals as strings ("0.5")'
+            )
+        try:
+            out.append(FillSize.parse(str(value), kind))
+        except ValueError as exc:
+            raise ConfigError(f"[sizes] {key}: {exc}") from None
+    return out
+
+
+def check_sizes(sizes: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` for the first ``[sizes]`` key or value that cannot be used."""
+    for key, values in sizes.items():
+        if key != NOTIONAL_KEY and not (
+            key.isascii() and key.isalnum() and key.isupper() and 3 <= len(key) <= 12
+        ):
+            raise ConfigError(
+                f"[sizes] {key}: not a market name (write markets as the feed does, "
+                f"e.g. BTCUSD; {NOTIONAL_KEY} = [...] sizes apply to every market)"
+            )
+        _sizes(key, values, SizeKind.NOTIONAL if key == NOTIONAL_KEY else SizeKind.BASE)
+
+
+def check_bands(bands: BandsConfig) -> None:
+    """Raise :class:`ConfigError` for a ``[bands] bps`` list that cannot be used."""
+    if not bands.bps:
+        raise ConfigError("[bands] bps: name at least one band (or leave it out for 10, 50, 100)")
+    for bps in bands.bps:
+        if not 1 <= bps <= MAX_BAND_BPS:
+            raise ConfigError(
+                f"[bands] bps: {bps} is not a band; use whole basis points from 1 to {MAX_BAND_BPS}"
+            )
+    if len(set(bands.bps)) != len(bands.bps):
+        twice = sorted({bps for bps in bands.bps if bands.bps.count(bps) > 1})
+        raise ConfigError(f"[bands] bps: {', '.join(map(str, twice))} given more than once")
 
 
 def default_config_path() -> Path:
@@ -144,6 +232,11 @@ def load_config(path: Path | None = None) -> Config:
     dashboard = config.dashboard
     if dashboard.refresh_hz <= 0 or dashboard.depth <= 0 or dashboard.tape_size <= 0:
         raise ConfigError(f"config file {target}: refresh_hz, depth and tape_size must be positive")
+    try:
+        check_sizes(config.sizes)
+        check_bands(config.bands)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {target}: {exc}") from None
     for name, value, schemes in (
         ("ws_url", config.ws_url, WS_SCHEMES),
         ("token_url", config.token_url, HTTP_SCHEMES),

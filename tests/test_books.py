@@ -510,6 +510,31 @@ def test_imbalance_over_the_top_n_levels() -> None:
     assert book.imbalance(50) == book.imbalance(2)
 
 
+def test_count_within_a_price_and_totals_of_a_rank_range() -> None:
+    book = live_book(
+        bids=[("100", "1"), ("99", "2"), ("98", "4")], asks=[("101", "1.5"), ("103", "0.5")]
+    )
+    # Bids at or above a price, asks at or below it; a price between levels counts inwards.
+    assert [book.bids.count_within(to_scaled(p)) for p in ("101", "100", "98.5", "1")] == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    assert [book.asks.count_within(to_scaled(p)) for p in ("100", "101", "102", "200")] == [
+        0,
+        1,
+        1,
+        2,
+    ]
+    # (amount, notional) of ranks start..stop, best first; notionals in 10**-36 units.
+    assert book.bids.totals(1, 3) == (6 * ONE, (99 * 2 + 98 * 4) * ONE * ONE)
+    assert book.bids.totals(0, 1) == (ONE, 100 * ONE * ONE)
+    assert book.asks.totals(0, 2) == (2 * ONE, 203 * ONE * ONE)  # 151.5 + 51.5
+    assert book.asks.totals(0, 99) == book.asks.totals(0, 2)
+    assert book.asks.totals(2, 2) == (0, 0)
+
+
 def test_top_n() -> None:
     bids = [(str(100 - i), str(i + 1)) for i in range(10)]
     asks = [(str(101 + i), "1") for i in range(10)]

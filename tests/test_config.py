@@ -205,3 +205,92 @@ def test_the_app_refuses_an_unknown_theme_too() -> None:
         ConfigError, match=r"theme 'dark' is not a theme; use one of .*textual-dark"
     ):
         DashboardApp(feed=FeedClient(), config=Config(dashboard=DashboardConfig(theme="dark")))
+
+
+# --------------------------------------------------------------------------- [sizes], [bands]
+
+
+def test_sizes_and_bands_are_read(tmp_path: Path) -> None:
+    from app.fills import FillSize
+
+    path = write(
+        tmp_path,
+        """
+[sizes]
+BTCUSD = ["0.5", "5"]
+ETHUSD = [10]
+notional = ["10000", "250000.50"]
+[bands]
+bps = [25, 5]
+""",
+    )
+    config = load_config(path)
+    assert config.fill_sizes("BTCUSD") == [
+        FillSize.base("0.5"),
+        FillSize.base("5"),
+        FillSize.notional("10000"),
+        FillSize.notional("250000.50"),
+    ]
+    assert config.fill_sizes("ETHUSD")[0] == FillSize.base("10")  # a whole number is exact
+    assert config.fill_sizes("LTCUSD") == [
+        FillSize.notional("10000"),
+        FillSize.notional("250000.50"),
+    ]
+    assert config.bands.bps == [25, 5]
+
+
+def test_without_the_sections_no_sizes_and_the_default_bands() -> None:
+    assert Config().fill_sizes("BTCUSD") == [] and Config().bands.bps == [10, 50, 100]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "BTCUSD = [0.5]",
+            r"\[sizes\] BTCUSD: 0\.5 is a TOML float, which is not exact; "
+            r'write it as a string: "0\.5"',
+        ),
+        ('BTCUSD = ["0.5", "half"]', r"\[sizes\] BTCUSD: not a non-negative decimal: 'half'"),
+        ('notional = ["0"]', r"\[sizes\] notional: '0' is not a size: it must be more than zero"),
+        ("notional = [-100]", r"\[sizes\] notional: not a non-negative decimal: '-100'"),
+        ('ETHUSD = ["1e3"]', r"\[sizes\] ETHUSD: not a non-negative decimal: '1e3'"),
+        ('btcusd = ["1"]', r"\[sizes\] btcusd: not a market name .*e\.g\. BTCUSD"),
+        ('BTCUSD = "1"', r"\[sizes\] BTCUSD: '1' is not a list of sizes; write e\.g\. BTCUSD = \["),
+        ("BTCUSD = [true]", r"\[sizes\] BTCUSD: True is not a size; write decimals as strings"),
+        ("[sizes.ETHUSD]\nsmall = '1'", r"\[sizes\] ETHUSD: \{'small': '1'\} is not a list"),
+    ],
+)
+def test_a_bad_size_is_refused_naming_the_file_key_and_value(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, f"[sizes]\n{text}\n")
+    with pytest.raises(ConfigError, match=f"config file {path}: .*{message}"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bps = []", r"\[bands\] bps: name at least one band"),
+        (
+            "bps = [10, 0]",
+            r"\[bands\] bps: 0 is not a band; use whole basis points from 1 to 10000",
+        ),
+        ("bps = [20000]", r"\[bands\] bps: 20000 is not a band"),
+        ("bps = [10, 50, 10]", r"\[bands\] bps: 10 given more than once"),
+        ("bps = [2.5]", r"bands\.bps\[0\]"),
+        ("width = [10]", r"width"),
+    ],
+)
+def test_bad_bands_are_refused_naming_the_file_and_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, f"[bands]\n{text}\n")
+    with pytest.raises(ConfigError, match=f"config file {path}: .*{message}"):
+        load_config(path)
+
+
+def test_a_config_built_in_code_is_checked_when_its_sizes_are_read() -> None:
+    with pytest.raises(ConfigError, match=r"\[sizes\] BTCUSD: not a non-negative decimal: 'lots'"):
+        Config(sizes={"BTCUSD": ["lots"]}).fill_sizes("BTCUSD")
