@@ -35,6 +35,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("depth-more", "plus", "depth(1)", "More depth", show=False, key_display="+"),
     Command("depth-less", "minus", "depth(-1)", "Less depth", show=False, key_display="-"),
     Command("group", "g", "group", "Group prices (tick multiples)", footer="Group"),
+    Command("fill-size-next", "z", "next_fill_size", "Cost to fill: next size", footer="Size"),
+    Command("fill-size-set", "Z", "set_fill_size", "Cost to fill: any size…", show=False),
     Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
     Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),
     Command(

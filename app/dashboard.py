@@ -48,6 +48,7 @@ from app.events import (
     SubscriptionChanged,
 )
 from app.feed import FeedClient
+from app.fills import FillSize
 from app.keymap import check_keymap
 from app.keymap import display as display_keys
 from app.live_recording import LiveRecording, default_record_dir
@@ -64,6 +65,7 @@ from widgets.market_tabs import MarketTabs
 from widgets.market_view import MarketView, market_badge
 from widgets.quiet import CachedContainer, QuietStatic, update_static
 from widgets.replay_bar import ReplayBar
+from widgets.size_dialog import SizeDialog
 from widgets.status_bar import StatusBar
 from widgets.subscribe_dialog import SubscribeChoice, SubscribeDialog
 
@@ -314,6 +316,8 @@ class DashboardScreen(Screen[None]):
                 self.feed,
                 depth=dashboard.depth,
                 large_multiple=dashboard.large_trade_multiple,
+                sizes=self.config.fill_sizes(market),
+                bands=self.config.bands.bps,
                 clock=self.clock,
             )
             for market in wanted
@@ -681,6 +685,26 @@ class DashboardScreen(Screen[None]):
         view = self._current_view()
         if view is not None:
             view.cycle_grouping()
+
+    def action_next_fill_size(self) -> None:
+        """Cost the next of the current market's sizes."""
+        view = self._current_view()
+        if view is not None:
+            view.fills.next_size()
+
+    def action_set_fill_size(self) -> None:
+        """Ask for any size to cost in the current market (base, or ``$`` for the quote)."""
+        view = self._current_view()
+        if view is None:
+            return
+        market = view.market
+
+        def chosen(size: FillSize | None) -> None:
+            target = self.views.get(market)
+            if size is not None and target is not None:
+                target.fills.choose_size(size)
+
+        self.app.push_screen(SizeDialog(market, view.fills.chosen), chosen)
 
     def action_freeze(self) -> None:
         """Freeze or resume the display; the store keeps taking data meanwhile."""

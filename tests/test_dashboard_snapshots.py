@@ -32,6 +32,7 @@ from tests.dashboard_data import (
 )
 from tests.feedkit import until
 from tests.replaykit import craft_recording
+from tests.test_fill_panel import hand_book
 
 SnapCompare = Callable[..., bool]
 FOUR = ["BTCUSD", "ETHUSD", "LTCUSD", "BCHUSD"]
@@ -146,6 +147,16 @@ def test_crossed_book(snap_compare: SnapCompare) -> None:
         scene.connected()
 
     assert snap_compare(scene.app, terminal_size=(80, 24), run_before=settle(build, scene))
+
+
+@pytest.mark.parametrize("press", [[], ["z"]], ids=["fills", "too-thin"])
+def test_cost_to_fill(snap_compare: SnapCompare, press: list[str]) -> None:
+    """The cost-to-fill panel on a hand-worked book (tests/test_fill_panel.py): 0.5 BTC
+    fills both ways; after ``z``, 5 BTC is more than either side holds."""
+    scene = Scene(Config(sizes={"BTCUSD": ["0.5", "5"]}))
+    assert snap_compare(
+        scene.app, terminal_size=(120, 40), press=press, run_before=settle(hand_book, scene)
+    )
 
 
 def test_subscribe_dialog(snap_compare: SnapCompare) -> None:

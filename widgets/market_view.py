@@ -23,9 +23,11 @@ from textual.reactive import var
 from app.books import Book, BookLevel, BookState, mid_units_of, spread_bps_of, spread_units_of
 from app.events import ConnectionState, Subscription, SubState
 from app.feed import HEARTBEAT_KEY, FeedClient
+from app.fills import FillSize
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
 from app.tape import MarketTape
 from widgets.depth_ladder import GROUP_MULTIPLES, DepthLadder, format_bps
+from widgets.fill_panel import FillPanel, imbalance_bar
 from widgets.palette import (
     BAD,
     TEXT_ASK,
@@ -92,6 +94,8 @@ class MarketView(CachedContainer, Vertical):
         *,
         depth: int = 15,
         large_multiple: float = 5.0,
+        sizes: list[FillSize] | None = None,
+        bands: list[int] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(classes="-syncing")
@@ -111,6 +115,7 @@ class MarketView(CachedContainer, Vertical):
         self.header = TextLines(classes="market-header")
         self._header_key: tuple[object, ...] = ()
         self.panel = SubscriptionPanel()
+        self.fills = FillPanel(market, sizes, bands, classes="fill-panel")
 
     def compose(self) -> ComposeResult:
         """Header, then ladder beside tape, then the channel panel."""
@@ -118,6 +123,7 @@ class MarketView(CachedContainer, Vertical):
         with MarketBody(classes="market-body"):
             yield self.ladder
             yield self.trades
+        yield self.fills
         yield self.panel
 
     def on_click(self, event: Click) -> None:
@@ -188,6 +194,7 @@ class MarketView(CachedContainer, Vertical):
             elif feed.state in _WAITING_BADGE and (book is None or not book.has_data):
                 message = f"{_WAITING_BADGE[feed.state]} · no book until connected"
             self.ladder.show(book, now, message, urgent=urgent)
+            self.fills.show(book, None if urgent else now)
         if tape_changed:
             self.trades.show(feed.tape.get(self.market), None if urgent else now)
         self.refresh_clock(now)
@@ -197,13 +204,19 @@ class MarketView(CachedContainer, Vertical):
         ``pace`` (1: their own pace); the touch and the header keep the refresh rate."""
         self.ladder.pace = pace
         self.trades.pace = pace
+        self.fills.pace = pace
 
     def due_at(self) -> float | None:
         """The earliest time a part of this view wants repainting without new data: a flash
         ending, ladder rows or trades held back to their slower pace."""
         times = [
             t
-            for t in (self.ladder.flash_deadline, self.ladder.due_at, self.trades.due_at)
+            for t in (
+                self.ladder.flash_deadline,
+                self.ladder.due_at,
+                self.trades.due_at,
+                self.fills.due_at,
+            )
             if t is not None
         ]
         return min(times) if times else None
@@ -237,6 +250,8 @@ class MarketView(CachedContainer, Vertical):
             ),
             None if md is None else (md.state, md.error),
             None if age is None else format_age(age),
+            # The imbalance bar follows the cost-to-fill panel's reading (at its pace).
+            None if (imbalance := self.fills.imbalance) is None else round(imbalance * 100),
             # The last trade, volume and VWAP follow the tape as it is painted (at its pace).
             None if tape is None else (self.trades.shown_count, tape.count == 0),
             None
@@ -321,6 +336,9 @@ class MarketView(CachedContainer, Vertical):
                 mid_text = format_scaled(mid)
                 text.append("  Mid ", style=TEXT_MUTED)
                 text.append(format_scaled(mid, max(places, decimal_places(mid_text))))
+                if self.fills.imbalance is not None:
+                    text.append(f"  Imb±{self.fills.bands[0]}bps ", style=TEXT_MUTED)
+                    text.append_text(imbalance_bar(self.fills.imbalance))
             else:
                 text.append("one side of the book is empty", style=TEXT_WARN)
         elif self.feed.state in _WAITING_BADGE and (book is None or not book.has_data):
