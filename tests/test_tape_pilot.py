@@ -263,3 +263,19 @@ async def test_the_tape_keys_with_the_real_feed_trades_flowing() -> None:
             await until(lambda: not tape.scrolled_back, "escape follows the newest")
             assert app.dashboard.focused is None
             await app.stop_feed()
+
+
+async def test_the_header_shows_the_sessions_high_and_low() -> None:
+    scene = Scene()
+    app = scene.app
+    async with app.run_test(size=SIZE) as pilot:
+        await started(scene, pilot, one_market)
+        header = app.dashboard.views["BTCUSD"].header
+        assert "Hi 50000.04 Lo 49999.97" in str(header.render()).splitlines()[2]
+        add_trades(scene, "BTCUSD", 30)
+        app.dashboard.repaint_now()
+        trades = app.feed.tape.tape("BTCUSD").trades  # every trade is still kept here
+        high = format_scaled(max(t.price_units for t in trades), 2)
+        low = format_scaled(min(t.price_units for t in trades), 2)
+        assert (high, low) != ("50000.04", "49999.97")
+        assert f"Hi {high} Lo {low}" in str(header.render()).splitlines()[2]

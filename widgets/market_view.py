@@ -363,6 +363,12 @@ class MarketView(CachedContainer, Vertical):
             text.append("Last ", style=TEXT_MUTED)
             text.append(last.price, style="bold")
             text.append(f" {SIDE_TEXT[last.side]}")
+            high_low = tape.high_low(max(places, decimal_places(last.price)))
+            if high_low is not None:
+                text.append("  Hi ", style=TEXT_MUTED)
+                text.append(high_low[0])
+                text.append(" Lo ", style=TEXT_MUTED)
+                text.append(high_low[1])
             text.append("  Vol ", style=TEXT_MUTED)
             text.append(tape.volume)
             vwap = tape.vwap_units
