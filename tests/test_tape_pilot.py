@@ -15,7 +15,7 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from app.config import Config, TapeConfig
+from app.config import Config, DashboardConfig, TapeConfig
 from app.dashboard import DashboardApp
 from app.protocol import format_scaled, to_scaled
 from app.tape import TapeSettings
@@ -26,7 +26,7 @@ from tests.test_dashboard_failures import toasts
 from tests.test_dashboard_snapshots import FOUR, four_markets, one_market
 from tests.uikit import press
 from widgets.min_size_dialog import MinSizeDialog
-from widgets.trade_tape import NEWER_MARK, PRINTS_MARK
+from widgets.trade_tape import LARGE_MARK, NEWER_MARK, PRINTS_MARK
 
 SIZE = (120, 40)
 
@@ -279,3 +279,20 @@ async def test_the_header_shows_the_sessions_high_and_low() -> None:
         low = format_scaled(min(t.price_units for t in trades), 2)
         assert (high, low) != ("50000.04", "49999.97")
         assert f"Hi {high} Lo {low}" in str(header.render()).splitlines()[2]
+
+
+async def test_aggregated_a_sweep_that_sums_to_a_large_trade_is_marked() -> None:
+    """The large-trade threshold stays the median print's multiple; a summed row reaching it
+    carries the mark (and the highlight) as a single large print does."""
+    scene = Scene(Config(dashboard=DashboardConfig(large_trade_multiple=2.5)))
+    app = scene.app
+    async with app.run_test(size=SIZE) as pilot:
+        await started(scene, pilot)
+        await pilot.press("x")
+        tape = tape_of(app)
+        threshold = tape.large_units
+        assert threshold is not None
+        lines = tape_text(tape)[2:]  # under the title and the column header
+        for row, line in zip(tape.rows, lines, strict=False):
+            assert line.endswith(LARGE_MARK) == (row.amount_units >= threshold), line
+        assert any(row.prints > 1 and row.amount_units >= threshold for row in tape.rows)

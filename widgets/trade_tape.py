@@ -183,6 +183,12 @@ class TradeTape(CachedStyles):
         return self._newer
 
     @property
+    def large_units(self) -> int | None:
+        """The amount from which a row is marked large (the median print's multiple; a
+        summed row is compared whole), None while nothing is marked."""
+        return self._large_units
+
+    @property
     def rows(self) -> list[TapeRow]:
         """The rows as last read for painting, newest first."""
         return self._trades
