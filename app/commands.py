@@ -39,6 +39,26 @@ COMMANDS: tuple[Command, ...] = (
     Command("fill-size-set", "Z", "set_fill_size", "Cost to fill: any size…", show=False),
     Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
     Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),
+    # The current market's tape: focused, it scrolls back (its own keys, in the footer then).
+    Command(
+        "tape-focus", "e", "focus_tape", "Tape: scroll back (focus it)", show=False, footer="Tape"
+    ),
+    Command(
+        "tape-min-size",
+        "m",
+        "tape_min_size",
+        "Tape: show only trades of a minimum size",
+        show=False,
+        footer="Min size",
+    ),
+    Command(
+        "tape-aggregate",
+        "x",
+        "tape_aggregate",
+        "Tape: aggregate prints / show each",
+        show=False,
+        footer="Aggregate",
+    ),
     Command(
         "record",
         "ctrl+r",

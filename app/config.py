@@ -18,6 +18,11 @@ depth = 15
 theme = "sordash-light"   # or sordash-high-contrast, or any Textual theme
 record_dir = "~/recordings"   # where the record key writes (default: the user data dir)
 
+[tape]          # how each market's tape starts (m and x change it while running)
+min_size = "0"                                  # only trades of at least this amount
+min_sizes = { BTCUSD = "0.5", ETHUSD = "10" }   # per market, in its base units
+aggregate = false                               # one row per executed_at and price
+
 [keys]          # binding id = key(s), e.g. remap subscribe to ctrl+n
 subscribe = "ctrl+n"
 
@@ -42,6 +47,7 @@ import msgspec
 
 from app.auth import Credentials
 from app.fills import DEFAULT_BANDS, FillSize, SizeKind
+from app.tape import TapeSettings, parse_min_size
 
 ENVIRONMENTS: Final = {
     "sandbox": (
@@ -109,6 +115,38 @@ MAX_BAND_BPS: Final = 10_000
 """The widest depth band: 100 % of the mid."""
 
 
+class TapeConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """How each market's trade tape starts; the dashboard's keys change it per market while
+    it runs (:class:`~app.tape.TapeSettings`)."""
+
+    min_size: str = ""
+    """Show only trades of at least this amount, in base units ("" or "0": every trade)."""
+    min_sizes: dict[str, str] = msgspec.field(default_factory=dict)
+    """Market -> its minimum size (amounts are in each market's base units); wins over
+    ``min_size``."""
+    aggregate: bool = False
+    """Show the prints of one ``executed_at`` at one price as one row."""
+
+    def settings_for(self, market: str) -> TapeSettings:
+        """The tape settings ``market`` starts with (sizes as :func:`check_tape` left them)."""
+        return TapeSettings(self.min_sizes.get(market, self.min_size), self.aggregate)
+
+
+def check_tape(tape: TapeConfig) -> str | None:
+    """Normalise the tape's sizes in place; what is wrong with one (None: nothing)."""
+    entries = [("min_size", tape.min_size)]
+    entries += [(f"min_sizes.{market}", size) for market, size in tape.min_sizes.items()]
+    sizes = []
+    for name, size in entries:
+        try:
+            sizes.append(parse_min_size(size))
+        except ValueError as exc:
+            return f"[tape] {name}: {exc}"
+    tape.min_size = sizes[0]
+    tape.min_sizes = dict(zip(tape.min_sizes, sizes[1:], strict=True))
+    return None
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     """Everything sordash reads from its config file."""
 
@@ -119,6 +157,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     token_url: str | None = None
     credentials: CredentialsConfig = msgspec.field(default_factory=CredentialsConfig)
     dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
+    tape: TapeConfig = msgspec.field(default_factory=TapeConfig)
     keys: dict[str, str] = msgspec.field(default_factory=dict)
     """Binding id -> key(s), comma separated, as Textual keymaps take them."""
     sizes: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -237,6 +276,9 @@ def load_config(path: Path | None = None) -> Config:
         check_bands(config.bands)
     except ConfigError as exc:
         raise ConfigError(f"config file {target}: {exc}") from None
+    tape_problem = check_tape(config.tape)
+    if tape_problem is not None:
+        raise ConfigError(f"config file {target}: {tape_problem}")
     for name, value, schemes in (
         ("ws_url", config.ws_url, WS_SCHEMES),
         ("token_url", config.token_url, HTTP_SCHEMES),

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+import msgspec
 from rich.text import Text as RichText
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -38,7 +39,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from app.commands import COMMAND_BY_ID, COMMANDS, Command
-from app.config import Config
+from app.config import Config, ConfigError, check_tape
 from app.events import (
     BookResynced,
     ConnectionChanged,
@@ -57,17 +58,20 @@ from app.recording import Recorder
 from app.redact import redact
 from app.replay import ReplayTransport
 from app.session import Session
+from app.tape import TapeSettings
 from styles import STYLES_DIR
 from styles.themes import SORDASH_THEMES, check_theme
 from widgets.goto_time_dialog import GoToTimeDialog
 from widgets.help_screen import HelpRow, HelpScreen
 from widgets.market_tabs import MarketTabs
 from widgets.market_view import MarketView, market_badge
+from widgets.min_size_dialog import MinSizeDialog
 from widgets.quiet import CachedContainer, QuietStatic, update_static
 from widgets.replay_bar import ReplayBar
 from widgets.size_dialog import SizeDialog
 from widgets.status_bar import StatusBar
 from widgets.subscribe_dialog import SubscribeChoice, SubscribeDialog
+from widgets.trade_tape import TradeTape
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +131,8 @@ class DashboardScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = _bindings()
+    AUTO_FOCUS = ""
+    """Nothing takes focus by itself: a tape has it only when asked (``e``, a click)."""
 
     current: var[str | None] = var[str | None](None, init=False)
     """The market that keys act on (highlighted; the one shown in the single layout)."""
@@ -185,6 +191,9 @@ class DashboardScreen(Screen[None]):
         change (a state, an error): the screen's own list, not the feed's dirty set."""
         self.recording: LiveRecording | None = None
         """The record key's recording (the app's), shown in the status bar."""
+        self.tape_settings: dict[str, TapeSettings] = {}
+        """Each market's tape settings as they are now (from ``[tape]``, then the keys);
+        kept when a market goes, so it comes back with them. What an integrator persists."""
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -230,6 +239,9 @@ class DashboardScreen(Screen[None]):
     def watch_current(self, new: str | None) -> None:
         """Another market became current: highlight it (and show it in the single layout).
         A market just subscribed has no view yet: the sync that mounts it lays it out."""
+        focused = self.focused
+        if isinstance(focused, TradeTape) and focused is not self._current_tape():
+            self.set_focus(None)  # keys act on the current market: its tape, not another's
         if new in self.views:
             self.apply_layout()
 
@@ -318,6 +330,9 @@ class DashboardScreen(Screen[None]):
                 large_multiple=dashboard.large_trade_multiple,
                 sizes=self.config.fill_sizes(market),
                 bands=self.config.bands.bps,
+                tape_settings=self.tape_settings.setdefault(
+                    market, self.config.tape.settings_for(market)
+                ),
                 clock=self.clock,
             )
             for market in wanted
@@ -706,6 +721,46 @@ class DashboardScreen(Screen[None]):
 
         self.app.push_screen(SizeDialog(market, view.fills.chosen), chosen)
 
+    def _current_tape(self) -> TradeTape | None:
+        view = self._current_view()
+        return view.trades if view is not None else None
+
+    def action_focus_tape(self) -> None:
+        """Focus the current market's tape: its keys scroll it back (Escape gives focus
+        back)."""
+        tape = self._current_tape()
+        if tape is not None:
+            self.set_focus(tape)
+
+    def set_tape_settings(self, market: str, settings: TapeSettings) -> None:
+        """Show ``market``'s tape with ``settings`` (and keep them in :attr:`tape_settings`)."""
+        self.tape_settings[market] = settings
+        view = self.views.get(market)
+        if view is not None:
+            view.tape_settings = settings
+
+    def action_tape_min_size(self) -> None:
+        """Ask for the smallest trade the current market's tape shows."""
+        market = self.current
+        if market is None:
+            return
+        current = self.tape_settings.get(market, TapeSettings()).min_size
+
+        def chosen(size: str | None) -> None:
+            if size is not None:
+                settings = self.tape_settings.get(market, TapeSettings())
+                self.set_tape_settings(market, msgspec.structs.replace(settings, min_size=size))
+
+        self.app.push_screen(MinSizeDialog(market, current), chosen)
+
+    def action_tape_aggregate(self) -> None:
+        """Aggregate the current tape's prints of one time and price, or show each again."""
+        market = self.current
+        if market is not None:
+            settings = self.tape_settings.get(market, TapeSettings())
+            aggregate = not settings.aggregate
+            self.set_tape_settings(market, msgspec.structs.replace(settings, aggregate=aggregate))
+
     def action_freeze(self) -> None:
         """Freeze or resume the display; the store keeps taking data meanwhile."""
         self.frozen = not self.frozen
@@ -843,6 +898,9 @@ class DashboardApp(App[None]):
         self.config = config if config is not None else Config()
         check_keymap(self.config.keys)  # a bad [keys] table is refused, never half-applied
         check_theme(self.config.dashboard.theme)
+        tape_problem = check_tape(self.config.tape)  # sizes as typed in code, not a file
+        if tape_problem is not None:
+            raise ConfigError(tape_problem)
         for theme in SORDASH_THEMES:
             self.register_theme(theme)
         self.theme = self.config.dashboard.theme

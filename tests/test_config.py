@@ -18,6 +18,7 @@ from app.config import (
     endpoints_for,
     load_config,
 )
+from app.tape import TapeSettings
 
 
 def write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
@@ -294,3 +295,21 @@ def test_bad_bands_are_refused_naming_the_file_and_key(
 def test_a_config_built_in_code_is_checked_when_its_sizes_are_read() -> None:
     with pytest.raises(ConfigError, match=r"\[sizes\] BTCUSD: not a non-negative decimal: 'lots'"):
         Config(sizes={"BTCUSD": ["lots"]}).fill_sizes("BTCUSD")
+
+
+def test_the_tape_section_sets_each_markets_start_and_refuses_what_is_no_size(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        '[tape]\nmin_size = ".5"\naggregate = true\n'
+        '[tape.min_sizes]\nETHUSD = "10"\nLTCUSD = "0"\n',
+    )
+    tape = load_config(path).tape
+    assert tape.settings_for("BTCUSD") == TapeSettings("0.5", True)
+    assert tape.settings_for("ETHUSD") == TapeSettings("10", True)
+    assert tape.settings_for("LTCUSD") == TapeSettings("", True)  # zero: every trade
+    assert load_config(write(tmp_path, "")).tape.settings_for("BTCUSD") == TapeSettings()
+    bad = write(tmp_path, '[tape]\nmin_sizes = { ETHUSD = "-1" }\n')
+    with pytest.raises(ConfigError, match=r"\[tape\] min_sizes.ETHUSD: '-1' is not a size"):
+        load_config(bad)

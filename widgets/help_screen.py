@@ -36,6 +36,8 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(keys, description)
         notes = Text(
             "b* / s*: trade side inferred (the API gives none); ▮ marks a large trade. "
+            "The tape, focused (e, a click, the wheel): ↑ ↓ PgUp PgDn scroll back, Home the "
+            "oldest kept, End follows the newest again, Esc leaves it. "
             "States: ● live, ◐ on its way, ○ not current (STALE: kept from before a drop or "
             "resync), ✗ failed. Every action is also in the command palette (ctrl+p), the "
             "colour theme too; the config file's [dashboard] theme sets it at start. Keys "

@@ -5,7 +5,8 @@ The view reads the feed's store, tape and subscriptions when the screen tells it
 second for ages); it never subscribes to data itself. State is shown with classes:
 ``-stale``, ``-syncing``, ``-failed``, ``-crossed``, ``-current``; the header's badge and
 colours come from the shared palette (:mod:`widgets.palette`). Its own view state, the
-ladder's depth and grouping, are reactives: setting one repaints the ladder at once.
+ladder's depth and grouping, and its tape's settings, are reactives: setting one repaints
+at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.events import Click
+from textual.events import Click, DescendantFocus
 from textual.message import Message
 from textual.reactive import var
 
@@ -25,7 +26,7 @@ from app.events import ConnectionState, Subscription, SubState
 from app.feed import HEARTBEAT_KEY, FeedClient
 from app.fills import FillSize
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
-from app.tape import MarketTape
+from app.tape import MarketTape, TapeSettings
 from widgets.depth_ladder import GROUP_MULTIPLES, DepthLadder, format_bps
 from widgets.fill_panel import FillPanel, imbalance_bar
 from widgets.palette import (
@@ -79,6 +80,8 @@ class MarketView(CachedContainer, Vertical):
     """Levels shown per side of the ladder (``+``/``-``), 1 to 200."""
     grouping: var[int] = var(0, init=False)
     """Price grouping of the ladder as a multiple of the tick (``g``; 0: none)."""
+    tape_settings: var[TapeSettings] = var(TapeSettings(), init=False)
+    """The tape's minimum size (``m``) and aggregation (``x``)."""
 
     class Selected(Message):
         """The user clicked this market."""
@@ -96,6 +99,7 @@ class MarketView(CachedContainer, Vertical):
         large_multiple: float = 5.0,
         sizes: list[FillSize] | None = None,
         bands: list[int] | None = None,
+        tape_settings: TapeSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(classes="-syncing")
@@ -112,6 +116,9 @@ class MarketView(CachedContainer, Vertical):
         self.ladder = DepthLadder(depth=depth)
         self.set_reactive(MarketView.depth, depth)
         self.trades = TradeTape(large_multiple=large_multiple)
+        if tape_settings is not None:
+            self.set_reactive(MarketView.tape_settings, tape_settings)
+            self.trades.settings = tape_settings
         self.header = TextLines(classes="market-header")
         self._header_key: tuple[object, ...] = ()
         self.panel = SubscriptionPanel()
@@ -128,6 +135,10 @@ class MarketView(CachedContainer, Vertical):
 
     def on_click(self, event: Click) -> None:
         """Clicking a market makes it the current one."""
+        self.post_message(self.Selected(self.market))
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        """The tape took focus (a key, a click, the wheel): its market becomes current."""
         self.post_message(self.Selected(self.market))
 
     # ------------------------------------------------------------------ commands
@@ -155,6 +166,10 @@ class MarketView(CachedContainer, Vertical):
         """Regroup the ladder at once (a key's effect), nothing flashing for it."""
         self.ladder.group_multiple = multiple
         self._ladder_changed()
+
+    def watch_tape_settings(self, settings: TapeSettings) -> None:
+        """Show the tape with its new minimum size or aggregation at once."""
+        self.trades.apply_settings(settings)
 
     def _ladder_changed(self) -> None:
         self.ladder.reset_flashes()
@@ -366,6 +381,12 @@ class MarketView(CachedContainer, Vertical):
             text.append("Last ", style=TEXT_MUTED)
             text.append(last.price, style="bold")
             text.append(f" {SIDE_TEXT[last.side]}")
+            high_low = tape.high_low(max(places, decimal_places(last.price)))
+            if high_low is not None:
+                text.append("  Hi ", style=TEXT_MUTED)
+                text.append(high_low[0])
+                text.append(" Lo ", style=TEXT_MUTED)
+                text.append(high_low[1])
             text.append("  Vol ", style=TEXT_MUTED)
             text.append(tape.volume)
             vwap = tape.vwap_units
