@@ -132,6 +132,10 @@ def _market(market: str, everywhere: bool) -> None:
         raise ValueError(f"market = {market!r}: not a market name (e.g. BTCUSD{also})")
 
 
+def _named(market: str) -> str:
+    return "every market:" if market == ALL_MARKETS else market
+
+
 def _decimal(key: str, text: str) -> int:
     try:
         units = to_scaled(text)
@@ -237,7 +241,7 @@ class SpreadAlert(_Rule, frozen=True, tag="spread"):
         return above - margin
 
     def describe(self) -> str:
-        return f"{self.market} spread above {self.above_bps:g} bps"
+        return f"{_named(self.market)} spread above {self.above_bps:g} bps"
 
 
 class StaleAlert(_Rule, frozen=True, tag="stale"):
@@ -251,7 +255,7 @@ class StaleAlert(_Rule, frozen=True, tag="stale"):
         _number("seconds", self.seconds, 0.0, 86_400.0)
 
     def describe(self) -> str:
-        return f"{self.market} book not live for {self.seconds:g} s"
+        return f"{_named(self.market)} book not live for {self.seconds:g} s"
 
 
 class TradeAlert(_Rule, frozen=True, tag="trade"):
@@ -292,7 +296,8 @@ class ImbalanceAlert(_Rule, frozen=True, tag="imbalance"):
 
     def describe(self) -> str:
         way = "either side" if self.side is ImbalanceSide.EITHER else f"{self.side.value} side"
-        return f"{self.market} imbalance beyond {self.beyond:g} ({way}, {self.band_bps} bps)"
+        within = f"{way}, {self.band_bps} bps"
+        return f"{_named(self.market)} imbalance beyond {self.beyond:g} ({within})"
 
 
 class DisconnectedAlert(_Rule, frozen=True, tag="disconnected"):
