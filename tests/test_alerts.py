@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from app.alerts import (
+    IMBALANCE_INTERVAL,
     AlertEngine,
     AlertError,
     AlertFired,
@@ -255,23 +256,38 @@ async def test_imbalance_beyond_a_ratio_in_the_band_each_side() -> None:
         ImbalanceAlert("BTCUSD", beyond=0.6),
         ImbalanceAlert("BTCUSD", beyond=0.6, side=ImbalanceSide.ASK),
     )
-    assert fired(engine, desk) == [], "even within the band"
+    assert fired(engine, desk, 0.5) == [], "even within the band"
     desk.book("BTCUSD", "UPDATE", [("99.95", "4")], [])  # (4 - 1) / 5 = 0.6 exactly
-    assert fired(engine, desk) == [
+    assert fired(engine, desk, 1.0) == [
         "BTCUSD imbalance +0.60 (bids heavy within 10 bps: bids 4, asks 1): beyond 0.6"
     ]
     desk.book("BTCUSD", "UPDATE", [("99.95", "3")], [])  # 0.5: above 0.6 - 0.1, still fired
-    assert fired(engine, desk) == []
+    assert fired(engine, desk, 1.5) == []
     desk.book("BTCUSD", "UPDATE", [("99.95", "1")], [("100.05", "9")])  # -0.8
-    assert fired(engine, desk) == [
+    assert fired(engine, desk, 2.0) == [
         "BTCUSD imbalance -0.80 (asks heavy within 10 bps: bids 1, asks 9): beyond 0.6"
     ], "the ask-side rule fires; the either-side one re-armed only below 0.5"
     desk.book("BTCUSD", "UPDATE", [("99.95", "1")], [("100.05", "1.5")])  # -0.2: both re-arm
-    assert fired(engine, desk) == []
+    assert fired(engine, desk, 2.5) == []
     desk.book("BTCUSD", "UPDATE", [("99.95", "9")], [("100.05", "1")])
-    assert fired(engine, desk) == [
+    assert fired(engine, desk, 3.0) == [
         "BTCUSD imbalance +0.80 (bids heavy within 10 bps: bids 9, asks 1): beyond 0.6"
     ]
+
+
+async def test_a_changing_books_bands_are_read_every_half_second_one_market_at_a_time() -> None:
+    desk = Desk("BTCUSD", "ETHUSD")
+    for market in ("BTCUSD", "ETHUSD"):
+        desk.book(market, "SNAPSHOT", [("99.95", "1")], [("100.05", "1")])
+    engine = engine_of(ImbalanceAlert("*", beyond=0.5))
+    assert fired(engine, desk, 0.0) == [], "a first reading of each at once"
+    for market in ("BTCUSD", "ETHUSD"):
+        desk.book(market, "UPDATE", [("99.95", "9")], [])
+    assert fired(engine, desk, IMBALANCE_INTERVAL - 0.01) == [], "read half a second ago"
+    assert [a.market for a in engine.evaluate(IMBALANCE_INTERVAL, desk.feed)] == ["BTCUSD"]
+    assert [a.market for a in engine.evaluate(IMBALANCE_INTERVAL + 0.03, desk.feed)] == [
+        "ETHUSD"
+    ], "the other market at the next refresh"
 
 
 async def test_imbalance_reads_the_band_it_is_given() -> None:
