@@ -430,8 +430,9 @@ class AlertFired:
     at: float
     """The ``now`` the evaluation was given."""
     value: str
-    """The reading that fired it: an exact decimal for prices and sizes, bps to 2 places,
-    a ratio to 2, a state and a duration."""
+    """The reading that fired it: the price or the trade's size as an exact decimal, the
+    spread in bps to 2 places, the imbalance to 2 (signed: + bids heavy), the seconds the
+    condition held for the duration kinds."""
     message: str
     """One line for a notification, the log and ``sordash stream``."""
 
@@ -593,7 +594,8 @@ class _Watch:
         self.fired = False
         """Fired and not re-armed since."""
         self.seen: int | None = None
-        """Price rules: None before the first reading. Trade rules: the newest trade seq."""
+        """None before the rule's first reading. Trade rules: the newest trade's ``seq``
+        seen (arrival order: a late trade has a higher one than those it lands behind)."""
         self.since: float | None = None
         """Duration rules: when the condition was first seen holding (None: it does not)."""
         self.tape: MarketTape | None = None

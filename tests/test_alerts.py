@@ -41,6 +41,7 @@ from app.books import BookState
 from app.events import ConnectionChanged, ConnectionState, FeedEvent
 from app.feed import FeedClient
 from app.protocol import NS_PER_S, format_time
+from app.state_file import StateFileError
 from tests.feedkit import live, live_feed, offline_feed, running, until
 
 T0_NS = 1_705_314_600 * NS_PER_S
@@ -605,6 +606,16 @@ async def test_a_bad_alerts_file_is_kept_aside_with_a_clear_message(
     engine.add(TradeAlert("BTCUSD", "1"))
     assert (tmp_path / "alerts.json.bad").read_bytes() == content
     assert AlertEngine.open([], alerts_file(path)).statuses()[0].rule == TradeAlert("BTCUSD", "1")
+
+
+async def test_a_change_that_cannot_be_written_holds_for_the_session_and_says_so(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "state").write_text("")  # a file where the folder should be
+    engine = AlertEngine.open([], alerts_file(tmp_path / "state" / "alerts.json"))
+    with pytest.raises(StateFileError, match=r"alerts\.json: cannot be written"):
+        engine.add(TradeAlert("BTCUSD", "1"))
+    assert [s.id for s in engine.statuses()] == ["a1"]
 
 
 async def test_the_default_alerts_file_is_in_the_state_directory(
