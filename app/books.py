@@ -160,6 +160,16 @@ class BookSide:
         amounts = list(map(_amount_of, held))
         return sum(amounts), sum(map(mul, map(_price_of, held), amounts))
 
+    def amounts(self, start: int, stop: int) -> int:
+        """The amount (10**-18 units) of the levels ranked ``start`` to ``stop``, exact: what
+        :meth:`totals` gives without the notional, whose products of large integers are
+        most of its cost (an imbalance needs amounts only)."""
+        if start <= 0 and stop >= len(self._keys):
+            return sum(map(_amount_of, self._levels.values()))
+        keys = self._keys[start:stop]
+        levels = self._levels.__getitem__
+        return sum(map(_amount_of, map(levels, map(neg, keys) if self.is_bid else keys)))
+
     def iter(self) -> Iterator[BookLevel]:
         """Every level, best first, built as it is read (for readers that stop early)."""
         levels = self._levels

@@ -17,6 +17,7 @@ refresh_hz = 30
 depth = 15
 theme = "sordash-light"   # or sordash-high-contrast, or any Textual theme
 record_dir = "~/recordings"   # where the record key writes (default: the user data dir)
+alert_bell = true   # ring the terminal bell when an alert fires (default true)
 
 [tape]          # how each market's tape starts (m and x change it while running)
 min_size = "0"                                  # only trades of at least this amount
@@ -32,6 +33,41 @@ notional = ["10000", "250000"]   # quote currency, for every market
 
 [bands]         # depth bands around the mid, in basis points
 bps = [10, 50, 100]
+
+# Alerts, one table each (see app/alerts.py for when each fires and re-arms). Prices and
+# sizes are exact decimals: write them as strings (or whole numbers), never 65000.5.
+[[alerts]]      # bid, ask, mid or last reaching a level: above, below or crosses (either way)
+kind = "price"
+market = "BTCUSD"
+field = "bid"
+above = "65000"
+rearm_bps = 5   # re-armed once back past the level by 5 bps of it (the default)
+
+[[alerts]]      # the spread at or above N bps of the mid; "*": every market
+kind = "spread"
+market = "ETHUSD"
+above_bps = 5   # re-armed below above_bps - rearm_bps (default: a fifth of above_bps)
+
+[[alerts]]      # a subscribed book not LIVE (STALE, RESYNC, SYNCING, FAILED) for N s
+kind = "stale"
+market = "*"
+seconds = 10
+
+[[alerts]]      # a trade of at least this size (base units)
+kind = "trade"
+market = "BTCUSD"
+size = "5"
+
+[[alerts]]      # depth imbalance within band_bps of the mid (the header's bar) at 0.6 or more
+kind = "imbalance"
+market = "BTCUSD"
+beyond = 0.6
+side = "either"   # or "bid", "ask"
+band_bps = 10     # the default; rearm = 0.1: re-armed below beyond - rearm
+
+[[alerts]]      # the connection not up for N s
+kind = "disconnected"
+seconds = 5
 ```
 """
 
@@ -45,6 +81,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from app.alerts import AlertRule, rule_from_table
 from app.auth import Credentials
 from app.fills import DEFAULT_BANDS, FillSize, SizeKind
 from app.tape import TapeSettings, parse_min_size
@@ -100,6 +137,8 @@ class DashboardConfig(msgspec.Struct, forbid_unknown_fields=True):
     record_dir: str | None = None
     """Where the record key writes its recordings (``~`` expands); None: the user's data
     directory (see :func:`app.live_recording.default_record_dir`)."""
+    alert_bell: bool = True
+    """Ring the terminal bell when an alert fires (the notification shows either way)."""
 
 
 class BandsConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -167,6 +206,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     its key (msgspec's own message does not name a dict's key); read with
     :meth:`fill_sizes`."""
     bands: BandsConfig = msgspec.field(default_factory=BandsConfig)
+    alerts: list[Any] = msgspec.field(default_factory=list)
+    """The ``[[alerts]]`` tables as written: decoded as anything and checked by
+    :func:`check_alerts` (naming the entry, key and value), read with :meth:`alert_rules`."""
     path: str | None = None
     """Where this config was read from (set by :func:`load_config`)."""
 
@@ -178,6 +220,35 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
         """
         sizes = _sizes(market, self.sizes.get(market, []), SizeKind.BASE)
         return sizes + _sizes(NOTIONAL_KEY, self.sizes.get(NOTIONAL_KEY, []), SizeKind.NOTIONAL)
+
+    def alert_rules(self) -> list[AlertRule]:
+        """The config's alert rules, in the file's order (their ids are ``c1``, ``c2``...).
+
+        Raises :class:`ConfigError` for an entry that is not one (:func:`load_config` has
+        checked a file's already; a config built in code is checked here).
+        """
+        return [_alert(number, table) for number, table in enumerate(self.alerts, 1)]
+
+
+def _alert(number: int, table: object) -> AlertRule:
+    """One ``[[alerts]]`` table as a rule, or a :class:`ConfigError` naming the entry (by
+    its place, kind and market), the key and the value."""
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"[[alerts]] #{number}: {table!r} is not a table; write each alert as "
+            '[[alerts]] with kind = "..." and its keys'
+        )
+    where = " ".join(table[key] for key in ("kind", "market") if isinstance(table.get(key), str))
+    try:
+        return rule_from_table(table)
+    except ValueError as exc:
+        raise ConfigError(f"[[alerts]] #{number}{f' ({where})' if where else ''}: {exc}") from None
+
+
+def check_alerts(alerts: list[Any]) -> None:
+    """Raise :class:`ConfigError` for the first ``[[alerts]]`` entry that cannot be used."""
+    for number, table in enumerate(alerts, 1):
+        _alert(number, table)
 
 
 def _sizes(key: str, values: object, kind: SizeKind) -> list[FillSize]:
@@ -274,6 +345,7 @@ def load_config(path: Path | None = None) -> Config:
     try:
         check_sizes(config.sizes)
         check_bands(config.bands)
+        check_alerts(config.alerts)
     except ConfigError as exc:
         raise ConfigError(f"config file {target}: {exc}") from None
     tape_problem = check_tape(config.tape)

@@ -247,18 +247,42 @@ def depth_bands(book: Book, bands: Sequence[int] = DEFAULT_BANDS) -> list[DepthB
     widths = sorted(set(bands))
     if not widths or widths[0] <= 0:
         raise ValueError("depth bands must be positive basis points")
-    mid_x2 = bid.price_units + ask.price_units
-    # A bid p is in the w bps band of the mid m = M2 / 2 when (m - p) * BPS <= w * m, that
-    # is p >= M2 (BPS - w) / 2 BPS; an ask when p <= M2 (BPS + w) / 2 BPS. Prices are
-    # integers, so the edges are that ceiling and that floor: exact.
-    bid_edges = [-(-mid_x2 * (BPS - w) // (2 * BPS)) for w in widths]
-    ask_edges = [mid_x2 * (BPS + w) // (2 * BPS) for w in widths]
+    bid_edges, ask_edges = _edges(bid.price_units + ask.price_units, widths)
     bids = _side_bands(book.bids, bid_edges)
     asks = _side_bands(book.asks, ask_edges)
     return [
         DepthBand(bps, ba, aa, bn, an, bl, al)
         for bps, (ba, bn, bl), (aa, an, al) in zip(widths, bids, asks, strict=True)
     ]
+
+
+def band_amounts(book: Book, bands: Sequence[int]) -> list[tuple[int, int]] | None:
+    """(bid amount, ask amount) in 10**-18 units within each of ``bands`` (basis points,
+    given sorted, narrowest first) of the mid, as :func:`depth_bands` counts them, without
+    the notionals and level counts (an imbalance's reading: a fraction of the cost)."""
+    bid, ask = book.bids.best_price(), book.asks.best_price()
+    if bid is None or ask is None:
+        return None
+    bid_edges, ask_edges = _edges(bid + ask, bands)
+    out = []
+    bid_amount = ask_amount = bid_start = ask_start = 0
+    for bid_edge, ask_edge in zip(bid_edges, ask_edges, strict=True):
+        bid_stop, ask_stop = book.bids.count_within(bid_edge), book.asks.count_within(ask_edge)
+        bid_amount += book.bids.amounts(bid_start, bid_stop)
+        ask_amount += book.asks.amounts(ask_start, ask_stop)
+        out.append((bid_amount, ask_amount))
+        bid_start, ask_start = bid_stop, ask_stop
+    return out
+
+
+def _edges(mid_x2: int, widths: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The worst bid and ask prices inside each band of a mid of ``mid_x2 / 2``, exact."""
+    # A bid p is in the w bps band of the mid m = M2 / 2 when (m - p) * BPS <= w * m, that
+    # is p >= M2 (BPS - w) / 2 BPS; an ask when p <= M2 (BPS + w) / 2 BPS. Prices are
+    # integers, so the edges are that ceiling and that floor: exact.
+    bid_edges = [-(-mid_x2 * (BPS - w) // (2 * BPS)) for w in widths]
+    ask_edges = [mid_x2 * (BPS + w) // (2 * BPS) for w in widths]
+    return bid_edges, ask_edges
 
 
 def _side_bands(side: BookSide, edges: list[int]) -> list[tuple[int, int, int]]:

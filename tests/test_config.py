@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from app.alerts import PriceAlert, PriceField, StaleAlert
 from app.cli import logs_off_the_screen
 from app.cli import main as cli_main
 from app.config import (
@@ -313,3 +314,108 @@ def test_the_tape_section_sets_each_markets_start_and_refuses_what_is_no_size(
     bad = write(tmp_path, '[tape]\nmin_sizes = { ETHUSD = "-1" }\n')
     with pytest.raises(ConfigError, match=r"\[tape\] min_sizes.ETHUSD: '-1' is not a size"):
         load_config(bad)
+
+
+# --------------------------------------------------------------------------- [[alerts]]
+
+
+def test_the_documented_example_is_a_config_that_loads(tmp_path: Path) -> None:
+    import app.config
+
+    doc = app.config.__doc__ or ""
+    example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = load_config(write(tmp_path, example))
+    assert config.dashboard.alert_bell is True
+    assert [rule.describe() for rule in config.alert_rules()] == [
+        "BTCUSD bid above 65000",
+        "ETHUSD spread above 5 bps",
+        "every market: book not live for 10 s",
+        "BTCUSD trade of 5 or more",
+        "BTCUSD imbalance beyond 0.6 (either side, 10 bps)",
+        "feed disconnected for 5 s",
+    ]
+
+
+def test_alerts_are_read_in_order_and_the_bell_can_be_turned_off(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[dashboard]
+alert_bell = false
+
+[[alerts]]
+kind = "price"
+market = "ETHUSD"
+field = "mid"
+crosses = 3000
+rearm_bps = 2.5
+
+[[alerts]]
+kind = "stale"
+market = "*"
+seconds = 2.5
+""",
+    )
+    config = load_config(path)
+    assert config.dashboard.alert_bell is False
+    assert config.alert_rules() == [
+        PriceAlert("ETHUSD", PriceField.MID, crosses="3000", rearm_bps=2.5),
+        StaleAlert("*", 2.5),
+    ]
+    assert Config().alert_rules() == [] and Config().dashboard.alert_bell is True
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'kind = "price"\nmarket = "BTCUSD"\nfield = "bid"\nabove = 65000.5',
+            r"#1 \(price BTCUSD\): above = 65000\.5 is a TOML float, which is "
+            r'not exact; write it as a string: above = "65000\.5"',
+        ),
+        (
+            'kind = "price"\nmarket = "BTCUSD"\nfield = "close"\nabove = "1"',
+            r"#1 \(price BTCUSD\): field = 'close': use one of bid, ask, mid, last",
+        ),
+        (
+            'kind = "spread"\nmarket = "ETHUSD"\nabove = 5',
+            r"#1 \(spread ETHUSD\): above: not a key of a spread alert; it takes market, "
+            r"above_bps, rearm_bps",
+        ),
+        (
+            'kind = "spread"\nmarket = "ETHUSD"\nabove_bps = -5',
+            r"#1 \(spread ETHUSD\): above_bps = -5\.0: must be more than 0",
+        ),
+        ('kind = "stale"\nmarket = "*"', r"#1 \(stale \*\): a stale alert needs seconds"),
+        (
+            'kind = "trade"\nmarket = "*"\nsize = "5"',
+            r'#1 \(trade \*\): market = "\*": this kind needs one market',
+        ),
+        (
+            'kind = "imbalance"\nmarket = "BTCUSD"\nbeyond = 60',
+            r"#1 \(imbalance BTCUSD\): beyond = 60\.0: must be more than 0 and at most 1",
+        ),
+        ('kind = "beep"', r"#1 \(beep\): kind = 'beep' is not an alert kind; use one of price"),
+        ("seconds = 5", r"#1: no kind; use one of price, spread"),
+    ],
+)
+def test_a_bad_alert_is_refused_naming_the_file_entry_key_and_value(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(
+        tmp_path, f'[[alerts]]\nkind = "disconnected"\nseconds = 5\n\n[[alerts]]\n{text}\n'
+    )
+    where = rf"config file {path}: \[\[alerts\]\] "
+    with pytest.raises(ConfigError, match=where + message.replace("#1", "#2", 1)):
+        load_config(path)
+
+
+def test_alerts_that_are_not_tables_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, 'alerts = ["BTCUSD above 65000"]\n')
+    with pytest.raises(ConfigError, match=r"\[\[alerts\]\] #1: 'BTCUSD above 65000' is not a"):
+        load_config(path)
+
+
+def test_a_config_built_in_code_is_checked_when_its_alerts_are_read() -> None:
+    with pytest.raises(ConfigError, match=r"#1 \(trade BTCUSD\): size = 'lots': not a"):
+        Config(alerts=[{"kind": "trade", "market": "BTCUSD", "size": "lots"}]).alert_rules()

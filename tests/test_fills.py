@@ -19,6 +19,7 @@ from app.fills import (
     FillSize,
     OrderSide,
     SizeKind,
+    band_amounts,
     cost_to_fill,
     depth_bands,
     lot_units,
@@ -409,6 +410,8 @@ def test_depth_bands_match_the_brute_force_reference(
 ) -> None:
     book, _ = book_lot
     got = depth_bands(book, bands)
+    amounts = band_amounts(book, sorted(set(bands)))
+    assert amounts == (None if got is None else [(b.bid_amount, b.ask_amount) for b in got])
     bids = [(Fraction(Decimal(lv.price)), Fraction(Decimal(lv.amount))) for lv in book.bids.all()]
     asks = [(Fraction(Decimal(lv.price)), Fraction(Decimal(lv.amount))) for lv in book.asks.all()]
     if not bids or not asks:
