@@ -58,7 +58,9 @@ from app.recording import Recorder
 from app.redact import redact
 from app.replay import ReplayTransport
 from app.session import Session
+from app.state_file import StateFileError
 from app.tape import TapeSettings
+from app.view_settings import ViewSettings, view_settings_file
 from styles import STYLES_DIR
 from styles.themes import SORDASH_THEMES, check_theme
 from widgets.goto_time_dialog import GoToTimeDialog
@@ -191,9 +193,16 @@ class DashboardScreen(Screen[None]):
         change (a state, an error): the screen's own list, not the feed's dirty set."""
         self.recording: LiveRecording | None = None
         """The record key's recording (the app's), shown in the status bar."""
-        self.tape_settings: dict[str, TapeSettings] = {}
-        """Each market's tape settings as they are now (from ``[tape]``, then the keys);
-        kept when a market goes, so it comes back with them. What an integrator persists."""
+        self.view_file = view_settings_file()
+        saved = self.view_file.load(ViewSettings())
+        if self.view_file.problem:
+            log.warning("%s", self.view_file.problem)
+            self.general_error = self.view_file.problem
+        self.view_settings = saved
+        """What was set with keys (kept in ``view.json``, :mod:`app.view_settings`)."""
+        self.tape_settings: dict[str, TapeSettings] = dict(saved.tape)
+        """Each market's tape settings as they are now (from ``[tape]``, then the keys,
+        remembered across restarts); kept when a market goes, so it comes back with them."""
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -738,6 +747,17 @@ class DashboardScreen(Screen[None]):
         view = self.views.get(market)
         if view is not None:
             view.tape_settings = settings
+        self.view_settings.tape[market] = settings
+        self._save_view_settings()
+
+    def _save_view_settings(self) -> None:
+        """Remember what was set with keys; a file that cannot be written is said, and the
+        settings hold for this session all the same."""
+        try:
+            self.view_file.save(self.view_settings)
+        except StateFileError as exc:
+            log.warning("%s", exc)
+            self.notify(f"{exc}: the setting holds until you quit", severity="error")
 
     def action_tape_min_size(self) -> None:
         """Ask for the smallest trade the current market's tape shows."""
