@@ -13,7 +13,6 @@ for :attr:`DepthLadder.FLASH_SECONDS`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -23,7 +22,8 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from app.books import Book, BookLevel, cumulative, group_levels
-from app.protocol import SCALE, decimal_places, format_scaled
+from app.ladder import MarketPrecision
+from app.protocol import format_scaled
 from widgets.quiet import CachedStyles
 
 _EIGHTHS: Final = " ▏▎▍▌▋▊▉"
@@ -41,19 +41,6 @@ class _Row:
     is_bid: bool
     touch: bool
     flash: bool
-
-
-def _places(levels: Sequence[BookLevel], attr: int) -> int:
-    """The most fraction digits among the levels' wire spellings (price: 0, amount: 1)."""
-    return max(
-        (decimal_places(level.amount if attr else level.price) for level in levels), default=0
-    )
-
-
-def tick_units(book: Book) -> int:
-    """The market's tick, guessed from the finest price spelling at the touch."""
-    places = _places(book.bids.top(5) + book.asks.top(5), 0)
-    return int(10 ** (SCALE - min(places, SCALE)))
 
 
 def format_bps(bps: float) -> str:
@@ -129,10 +116,13 @@ class DepthLadder(CachedStyles):
         self._bar_scale = 0
         """The cumulative total a full-width bar stands for, as last painted."""
         self._built_stale = False
-        self._sticky_for: tuple[int, int] = (0, -1)
-        """The book and grouping the sticky decimals and widths belong to."""
+        self.precision = MarketPrecision()
+        """The market's decimals and tick as seen this session (only ever finer)."""
         self._sticky_places = (0, 0)
+        """The decimals the rows were last formatted with (the precision's, then)."""
         self._sticky_widths = (0, 0, 0)
+        """Column widths: they grow with what is shown and never shrink while this ladder
+        lives (one market's view), so no column moves sideways while data flows."""
         self._built_n = -1
         self._built_group = 0
         self._slow_at = 0.0
@@ -290,10 +280,13 @@ class DepthLadder(CachedStyles):
         n, keys = self.levels_per_side, self._line_keys
         if not bids or not asks or n != self._built_n or len(keys) < n + 3:
             return False
+        precision = self.precision
+        precision.see((bids[0], asks[0]))
+        if (precision.price_places, precision.amount_places) != self._sticky_places:
+            return False  # more decimals than the rows were written with: read them all
         aw, tw = self._cols[1], self._cols[2]
         for level in (bids[0], asks[0]):
-            amount = format_scaled(level.amount_units, amount_places)
-            if decimal_places(level.amount) > amount_places or len(amount) > min(aw, tw):
+            if len(format_scaled(level.amount_units, amount_places)) > min(aw, tw):
                 return False
         middle_text, middle_alert = self._spread_text(book, price_places, self._message)
         if "\n" in middle_text:
@@ -376,20 +369,19 @@ class DepthLadder(CachedStyles):
             self._middle = message or self._waiting_text(book)
             self._middle_alert = bool(message)
             return
+        # Decimals come from the market (every level of each snapshot, and every level
+        # shown since), not from the rows on screen now, and the column widths only grow:
+        # a column that moved sideways each time the widest visible level changed was hard
+        # to read, and every move repainted the whole ladder.
+        precision = self.precision
+        precision.see_book(book)
         multiple = self.group_multiple
-        self.group_step_units = tick_units(book) * multiple if multiple else 0
+        self.group_step_units = precision.tick_units * multiple if multiple else 0
         bids, asks = self._levels(book, n, self.group_step_units)
+        precision.see(bids)
+        precision.see(asks)
         self._flash(bids, asks, now)
-        # Decimals and column widths only grow while the same book is shown: a column that
-        # moved sideways each time the widest visible level changed was hard to read, and
-        # every move repainted the whole ladder.
-        identity = (id(book), self.group_step_units)
-        if identity != self._sticky_for:
-            self._sticky_for = identity
-            self._sticky_places = (0, 0)
-            self._sticky_widths = (0, 0, 0)
-        price_places = max(_places(bids, 0), _places(asks, 0), self._sticky_places[0])
-        amount_places = max(_places(bids, 1), _places(asks, 1), self._sticky_places[1])
+        price_places, amount_places = precision.price_places, precision.amount_places
         self._sticky_places = (price_places, amount_places)
         self._bids = self._rows(bids, True, price_places, amount_places)
         self._asks = self._rows(asks, False, price_places, amount_places)
@@ -507,6 +499,11 @@ class DepthLadder(CachedStyles):
     ) -> tuple[int, int, int, bool, int]:
         all_rows = [r for r in (*rows, *bid_rows) if r is not None]
         spw, saw, stw = self._sticky_widths
+        if all_rows:  # as wide as the market's book needs, from its first snapshot
+            precision, (pp, ap) = self.precision, self._sticky_places
+            spw = max(spw, len(format_scaled(precision.price_max, pp)))
+            saw = max(saw, len(format_scaled(precision.amount_max, ap)))
+            stw = max(stw, len(format_scaled(precision.side_total_max, ap)))
         pw = max([len("Price"), spw, *(len(r.price) for r in all_rows)])
         aw = max([len("Amount"), saw, *(len(r.amount) for r in all_rows)])
         tw = max([len("Total"), stw, *(len(r.total) for r in all_rows)])
