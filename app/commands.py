@@ -35,6 +35,26 @@ COMMANDS: tuple[Command, ...] = (
     Command("depth-more", "plus", "depth(1)", "More depth", show=False, key_display="+"),
     Command("depth-less", "minus", "depth(-1)", "Less depth", show=False, key_display="-"),
     Command("group", "g", "group", "Group prices (tick multiples)", footer="Group"),
+    # The ladder's columns and mode, for every market's ladder (help and the palette; the
+    # footer has no room for them at 80 columns).
+    Command(
+        "ladder-notional", "n", "ladder_column('notional')", "Ladder: notional column", show=False
+    ),
+    Command(
+        "ladder-volume",
+        "v",
+        "ladder_column('volume')",
+        "Ladder: volume traded at each price (by inferred side)",
+        show=False,
+    ),
+    Command(
+        "ladder-cumulative",
+        "C",
+        "ladder_column('cumulative')",
+        "Ladder: cumulative amount column",
+        show=False,
+        key_display="C",
+    ),
     Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
     Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),
     Command(

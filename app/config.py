@@ -18,6 +18,9 @@ depth = 15
 theme = "sordash-light"   # or sordash-high-contrast, or any Textual theme
 record_dir = "~/recordings"   # where the record key writes (default: the user data dir)
 
+[ladder]
+columns = ["cumulative", "notional", "volume"]   # optional columns (default: cumulative)
+
 [keys]          # binding id = key(s), e.g. remap subscribe to ctrl+n
 subscribe = "ctrl+n"
 ```
@@ -88,6 +91,31 @@ class DashboardConfig(msgspec.Struct, forbid_unknown_fields=True):
     directory (see :func:`app.live_recording.default_record_dir`)."""
 
 
+LADDER_COLUMNS: Final = ("cumulative", "notional", "volume")
+"""The depth ladder's optional columns (shown after price and amount, in this order)."""
+
+
+class LadderConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """How every market's depth ladder starts (the keys change it for the session)."""
+
+    columns: list[str] = msgspec.field(default_factory=lambda: ["cumulative"])
+    """Optional columns: ``cumulative`` (running amount from the touch), ``notional``
+    (price x amount) and ``volume`` (traded at the price this session, by inferred side)."""
+
+
+def ladder_problem(ladder: LadderConfig) -> str | None:
+    """What is wrong with a ``[ladder]`` table (None: nothing), naming the key."""
+    for column in ladder.columns:
+        if column not in LADDER_COLUMNS:
+            return (
+                f"[ladder] columns: unknown column {column!r}; "
+                f"the columns are {', '.join(LADDER_COLUMNS)}"
+            )
+    if len(set(ladder.columns)) != len(ladder.columns):
+        return f"[ladder] columns: a column is named twice in {ladder.columns!r}"
+    return None
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     """Everything sordash reads from its config file."""
 
@@ -98,6 +126,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     token_url: str | None = None
     credentials: CredentialsConfig = msgspec.field(default_factory=CredentialsConfig)
     dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
+    ladder: LadderConfig = msgspec.field(default_factory=LadderConfig)
     keys: dict[str, str] = msgspec.field(default_factory=dict)
     """Binding id -> key(s), comma separated, as Textual keymaps take them."""
     path: str | None = None
@@ -144,6 +173,9 @@ def load_config(path: Path | None = None) -> Config:
     dashboard = config.dashboard
     if dashboard.refresh_hz <= 0 or dashboard.depth <= 0 or dashboard.tape_size <= 0:
         raise ConfigError(f"config file {target}: refresh_hz, depth and tape_size must be positive")
+    problem = ladder_problem(config.ladder)
+    if problem is not None:
+        raise ConfigError(f"config file {target}: {problem}")
     for name, value, schemes in (
         ("ws_url", config.ws_url, WS_SCHEMES),
         ("token_url", config.token_url, HTTP_SCHEMES),

@@ -38,7 +38,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from app.commands import COMMAND_BY_ID, COMMANDS, Command
-from app.config import Config
+from app.config import LADDER_COLUMNS, Config, ConfigError, LadderConfig, ladder_problem
 from app.events import (
     BookResynced,
     ConnectionChanged,
@@ -134,6 +134,9 @@ class DashboardScreen(Screen[None]):
     """The display is frozen (``p``); data keeps flowing into the store."""
     layout_mode: var[str] = var("single", init=False)
     """The layout in effect (set by :meth:`apply_layout`, read by the tabs and tests)."""
+    ladder_columns: var[frozenset[str]] = var(frozenset({"cumulative"}), init=False)
+    """The optional columns of every market's ladder (``[ladder] columns``; ``C``, ``n``,
+    ``v`` toggle them): one setting for all ladders, as the config file has it."""
 
     class FeedEventReceived(Message):
         """A low-rate feed event (connection, subscription, error) reached the screen."""
@@ -183,6 +186,7 @@ class DashboardScreen(Screen[None]):
         change (a state, an error): the screen's own list, not the feed's dirty set."""
         self.recording: LiveRecording | None = None
         """The record key's recording (the app's), shown in the status bar."""
+        self.set_reactive(DashboardScreen.ladder_columns, frozenset(config.ladder.columns))
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -241,6 +245,17 @@ class DashboardScreen(Screen[None]):
             self._update_chrome(self.clock())
         else:
             self.repaint_now()
+
+    def watch_ladder_columns(self, columns: frozenset[str]) -> None:
+        """Every ladder shows the new columns at once."""
+        for view in self.views.values():
+            view.columns = columns
+
+    @property
+    def ladder_settings(self) -> LadderConfig:
+        """The ladders' columns and mode as they are now, as the config file's ``[ladder]``
+        table would say them (for whoever saves them)."""
+        return LadderConfig(columns=[c for c in LADDER_COLUMNS if c in self.ladder_columns])
 
     def show_changes_soon(self) -> None:
         """Repaint the chrome on the next tick (the app learnt something the banner shows)."""
@@ -322,6 +337,8 @@ class DashboardScreen(Screen[None]):
         for view in new:
             view.display = False  # apply_layout shows it, and paints it as it does
             view.set_pace(self.pace)
+            view.set_reactive(MarketView.columns, self.ladder_columns)
+            view.ladder.columns = self.ladder_columns
             self.views[view.market] = view
         if self.current not in self.views:
             # No watcher: the layout is applied below, once the new views are mounted.
@@ -466,6 +483,8 @@ class DashboardScreen(Screen[None]):
             return
         now = self.clock()
         clock_due = now >= self._next_clock_update
+        for view in self.views.values():
+            view.follow_trades()  # hidden and frozen views too: the volume at price misses none
         if self.frozen:
             if clock_due:
                 self._next_clock_update = now + 1.0
@@ -682,6 +701,11 @@ class DashboardScreen(Screen[None]):
         if view is not None:
             view.cycle_grouping()
 
+    def action_ladder_column(self, column: str) -> None:
+        """Show or hide one of the ladders' optional columns, in every market's ladder."""
+        if column in LADDER_COLUMNS:
+            self.ladder_columns = self.ladder_columns ^ {column}
+
     def action_freeze(self) -> None:
         """Freeze or resume the display; the store keeps taking data meanwhile."""
         self.frozen = not self.frozen
@@ -819,6 +843,8 @@ class DashboardApp(App[None]):
         self.config = config if config is not None else Config()
         check_keymap(self.config.keys)  # a bad [keys] table is refused, never half-applied
         check_theme(self.config.dashboard.theme)
+        if (problem := ladder_problem(self.config.ladder)) is not None:
+            raise ConfigError(problem)  # a config built in code is checked as a file's is
         for theme in SORDASH_THEMES:
             self.register_theme(theme)
         self.theme = self.config.dashboard.theme

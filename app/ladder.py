@@ -4,6 +4,7 @@
   price and amount seen in its book this session (each snapshot read whole, and the levels
   shown since). Decimals only grow and the tick only gets finer, so a ladder built on them
   never moves a column because the visible rows happen to be written shorter.
+- Notional (price x amount) in exact integer arithmetic, and its display.
 
 Prices and amounts are integers in units of 10**-18 (:data:`app.protocol.SCALE`).
 """
@@ -15,10 +16,11 @@ from math import gcd
 from typing import Final
 
 from app.books import Book, BookLevel
-from app.protocol import ONE, SCALE
+from app.protocol import ONE, SCALE, format_scaled
 
 _POW10: Final = tuple(10 ** (SCALE - n) for n in range(SCALE + 1))
 """``_POW10[n]``: one unit of the ``n``-th fraction digit, in 10**-18 units."""
+
 
 def significant_places(units: int) -> int:
     """The fraction digits ``units`` needs (trailing zeros dropped): 50000.10 -> 1."""
@@ -119,3 +121,18 @@ class MarketPrecision:
             notional = max((lv.price_units * lv.amount_units for lv in levels), default=0)
             self.notional_max = max(self.notional_max, notional // ONE)
         return True
+
+
+def notional_units(price_units: int, amount_units: int) -> int:
+    """Price x amount in 10**-18 units of the quote currency, exactly (rounded down at the
+    18th place, which no display reaches)."""
+    return price_units * amount_units // ONE
+
+
+def format_thousands(units: int, places: int) -> str:
+    """``units`` (10**-18) with ``places`` decimals, cut towards zero like every figure on
+    the ladder, and the whole part grouped in thousands: ``17,500.00``."""
+    text = format_scaled(units, places)
+    whole, dot, frac = text.partition(".")
+    sign = "-" if whole.startswith("-") else ""
+    return f"{sign}{int(whole.lstrip('-')):,}{dot}{frac}"

@@ -205,3 +205,43 @@ def test_the_app_refuses_an_unknown_theme_too() -> None:
         ConfigError, match=r"theme 'dark' is not a theme; use one of .*textual-dark"
     ):
         DashboardApp(feed=FeedClient(), config=Config(dashboard=DashboardConfig(theme="dark")))
+
+
+def test_the_ladder_table_sets_every_ladders_columns(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[ladder]\ncolumns = ["notional", "volume"]\n'))
+    assert config.ladder.columns == ["notional", "volume"]
+    assert load_config(write(tmp_path, "env = 'sandbox'\n")).ladder.columns == ["cumulative"]
+    assert load_config(write(tmp_path, "[ladder]\ncolumns = []\n")).ladder.columns == []
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            '[ladder]\ncolumns = ["cumulative", "depth"]\n',
+            "[ladder] columns: unknown column 'depth'; "
+            "the columns are cumulative, notional, volume",
+        ),
+        ('[ladder]\ncolumns = ["volume", "volume"]\n', "[ladder] columns: a column is named twice"),
+        ('[ladder]\ncolumns = "volume"\n', "Expected `array`, got `str` - at `$.ladder.columns`"),
+        ("[ladder]\nrows = 3\n", "unknown field `rows` - at `$.ladder`"),
+    ],
+    ids=["unknown-column", "twice", "not-a-list", "unknown-key"],
+)
+def test_a_bad_ladder_table_is_refused_naming_the_key(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    path = write(tmp_path, table)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"config file {path}: ")
+    assert message in str(error.value)
+
+
+def test_the_app_refuses_a_bad_ladder_table_too() -> None:
+    from app.config import LadderConfig
+    from app.dashboard import DashboardApp
+    from app.feed import FeedClient
+
+    with pytest.raises(ConfigError, match=r"\[ladder\] columns: unknown column 'bars'"):
+        DashboardApp(feed=FeedClient(), config=Config(ladder=LadderConfig(columns=["bars"])))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from app.config import Config, DashboardConfig
+from app.config import Config, DashboardConfig, LadderConfig
 from app.dashboard import DashboardApp
 from app.events import ConnectionState, SubState
 from app.feed import FeedClient
@@ -215,6 +215,22 @@ def test_theme(snap_compare: SnapCompare, theme: str) -> None:
     each state still marked by its glyph (● ◐ ✗) and the large trade by ▮."""
     scene = Scene(Config(dashboard=DashboardConfig(theme=theme)))
     assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(many_states, scene))
+
+
+# ------------------------------------------------------------------ the ladder's columns
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [["notional"], ["volume"], ["cumulative", "notional", "volume"]],
+    ids=["notional", "volume", "all"],
+)
+def test_ladder_columns(snap_compare: SnapCompare, columns: list[str]) -> None:
+    """The ladder's optional columns from the config: notional (price x amount, cut to the
+    price's decimals), the session's volume at each price by inferred side (b*, s*), and
+    all three with the cumulative total; every column aligned on the market's decimals."""
+    scene = Scene(Config(ladder=LadderConfig(columns=columns)))
+    assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(one_market, scene))
 
 
 # ------------------------------------------------------------------ the replay transport

@@ -82,3 +82,61 @@ async def test_no_column_moves_while_the_book_changes() -> None:
             lines = ladder_lines(ladder)
             assert lines[0] == title, f"after change {offset}: the title moved"
             assert dot_columns(lines) == columns, f"after change {offset}: a column moved"
+
+
+# ------------------------------------------------------------------ the optional columns
+
+
+def two_markets(scene: Scene) -> None:
+    scene.live_market("BTCUSD")
+    scene.live_market("ETHUSD", seed=2)
+    scene.connected()
+
+
+async def painted(scene: Scene) -> dict[str, DepthLadder]:
+    """Both markets live and their ladders painted (the grid shows both)."""
+    two_markets(scene)
+    dashboard = scene.app.dashboard
+    await until(
+        lambda: all(m in dashboard.views and dashboard.views[m].display for m in FOUR[:2]),
+        "both markets shown",
+    )
+    dashboard.repaint_now()
+    ladders = {m: dashboard.views[m].ladder for m in FOUR[:2]}
+    await until(
+        lambda: all("spread" in "\n".join(ladder_lines(x)) for x in ladders.values()),
+        "both ladders painted",
+    )
+    return ladders
+
+
+FOUR = ["BTCUSD", "ETHUSD"]
+
+
+async def test_n_v_and_shift_c_toggle_the_columns_of_every_ladder() -> None:
+    scene = Scene()
+    async with scene.app.run_test(size=(320, 50)) as pilot:  # room for every column
+        ladders = await painted(scene)
+        dashboard = scene.app.dashboard
+
+        def titles() -> list[str]:
+            return [ladder_lines(ladder)[0] for ladder in ladders.values()]
+
+        assert all("Total" in t and "Notional" not in t and "Vol b*" not in t for t in titles())
+        await pilot.press("n")
+        assert dashboard.ladder_columns == {"cumulative", "notional"}
+        assert all("Notional" in t for t in titles()), "every market's ladder"
+        btc = "\n".join(ladder_lines(ladders["BTCUSD"]))
+        assert "897,211.76" in btc, "the best ask's 50000.02 x 17.94422806, cut to cents"
+        await pilot.press("v")
+        assert all("Vol b*" in t and "Vol s*" in t for t in titles())
+        btc = "\n".join(ladder_lines(ladders["BTCUSD"]))
+        best_bid = next(line for line in btc.split("\n") if line.startswith(" 49999.98"))
+        assert best_bid.split()[-2] == "16.88949256", "the sells at the best bid, this session"
+        await pilot.press("C")
+        assert all("Total" not in t and "Notional" in t for t in titles())
+        assert dashboard.ladder_settings.columns == ["notional", "volume"]
+        await pilot.press("n", "v", "C")
+        assert dashboard.ladder_settings.columns == ["cumulative"]
+        assert all("Notional" not in t and "Vol b*" not in t and "Total" in t for t in titles())
+        assert [dashboard.views[m].columns for m in FOUR] == [{"cumulative"}] * 2

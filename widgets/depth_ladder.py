@@ -5,10 +5,14 @@ Rendered with the Line API (``render_line`` returning a :class:`Strip`): the scr
 the visible rows once; the strips are built lazily at the widget's width and cached until
 the next change. Measured at ~1.4 ms per repaint against ~11 ms for a ``DataTable``.
 
-Columns: price, amount and cumulative amount (exact decimals, aligned on the point by
-padding zeros, which never changes a value), then a bar proportional to the cumulative
-depth. The touch (best bid and ask) is emphasised; a level whose amount changed flashes
-for :attr:`DepthLadder.FLASH_SECONDS`.
+Columns: price and amount, then those chosen in :attr:`DepthLadder.columns` (each shown
+when it fits): the cumulative amount, the notional (price x amount, exact integers) and the
+volume traded at the price this session by inferred side (:class:`app.volume.VolumeAtPrice`),
+then a bar proportional to the cumulative depth. Figures are exact decimals aligned on the
+point by padding zeros (which never changes a value), with the market's decimals
+(:class:`app.ladder.MarketPrecision`) in columns that only grow. The touch (best bid and
+ask) is emphasised; a level whose amount changed flashes for
+:attr:`DepthLadder.FLASH_SECONDS`.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from app.books import Book, BookLevel, cumulative, group_levels
-from app.ladder import MarketPrecision
+from app.ladder import MarketPrecision, format_thousands, notional_units
 from app.protocol import format_scaled
+from app.volume import VolumeAtPrice
 from widgets.quiet import CachedStyles
 
 _EIGHTHS: Final = " ▏▎▍▌▋▊▉"
 GROUP_MULTIPLES: Final = (0, 10, 100, 1000)
 """Grouping steps cycled by ``g``, as multiples of the market's tick (0: no grouping)."""
+DEFAULT_COLUMNS: Final = frozenset({"cumulative"})
+"""The optional columns (:data:`app.config.LADDER_COLUMNS`) shown unless told otherwise."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,26 @@ class _Row:
     is_bid: bool
     touch: bool
     flash: bool
+    notional: str = ""
+    bought: str = ""
+    sold: str = ""
+
+
+@dataclass(frozen=True)
+class _Cols:
+    """Column widths as laid out (0: the column is not shown), and the bar's."""
+
+    price: int
+    amount: int
+    total: int
+    notional: int
+    volume: int
+    """Each of the two volume columns (bought, sold)."""
+    bar: int
+
+
+_NO_COLS: Final = _Cols(0, 0, 0, 0, 0, 0)
+_TITLES: Final = {"total": "Total", "notional": "Notional", "bought": "Vol b*", "sold": "Vol s*"}
 
 
 def format_bps(bps: float) -> str:
@@ -92,6 +119,11 @@ class DepthLadder(CachedStyles):
         """Grouping step as a multiple of the tick; 0 shows every level as it is."""
         self.group_step_units = 0
         """The current grouping step in 10**-18 units (0: none)."""
+        self.columns: frozenset[str] = DEFAULT_COLUMNS
+        """The optional columns shown (of :data:`app.config.LADDER_COLUMNS`), each when it
+        fits, always in that order."""
+        self.volume: VolumeAtPrice | None = None
+        """The market's volume at price (the view's, fed from its tape): the volume column."""
         self._book: Book | None = None
         self._now = 0.0
         self._message = ""
@@ -112,7 +144,7 @@ class DepthLadder(CachedStyles):
         self._shown: tuple[object, ...] = ()
         self._line_keys: list[object] = []
         """What each built line shows (to rebuild and repaint only the lines that change)."""
-        self._cols: tuple[int, int, int, bool, int] = (0, 0, 0, False, 0)
+        self._cols = _NO_COLS
         self._bar_scale = 0
         """The cumulative total a full-width bar stands for, as last painted."""
         self._built_stale = False
@@ -120,7 +152,7 @@ class DepthLadder(CachedStyles):
         """The market's decimals and tick as seen this session (only ever finer)."""
         self._sticky_places = (0, 0)
         """The decimals the rows were last formatted with (the precision's, then)."""
-        self._sticky_widths = (0, 0, 0)
+        self._sticky_widths: dict[str, int] = {}
         """Column widths: they grow with what is shown and never shrink while this ladder
         lives (one market's view), so no column moves sideways while data flows."""
         self._built_n = -1
@@ -137,7 +169,7 @@ class DepthLadder(CachedStyles):
         self._moved_at = float("-inf")
         self.due_at: float | None = None
         """When rows held back behind the touch are to be repainted (None: none held)."""
-        self._combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
+        self._combos: dict[tuple[bool, bool, bool], tuple[Style, ...]] = {}
         self._combos_stale = False
 
     # ------------------------------------------------------------------ model
@@ -284,10 +316,10 @@ class DepthLadder(CachedStyles):
         precision.see((bids[0], asks[0]))
         if (precision.price_places, precision.amount_places) != self._sticky_places:
             return False  # more decimals than the rows were written with: read them all
-        aw, tw = self._cols[1], self._cols[2]
-        for level in (bids[0], asks[0]):
-            if len(format_scaled(level.amount_units, amount_places)) > min(aw, tw):
-                return False
+        bid = self._rows(bids, True, price_places, amount_places)[0]
+        ask = self._rows(asks, False, price_places, amount_places)[0]
+        if not (self._fits(bid) and self._fits(ask)):
+            return False  # a column would grow: every line is rebuilt
         middle_text, middle_alert = self._spread_text(book, price_places, self._message)
         if "\n" in middle_text:
             return False
@@ -299,7 +331,7 @@ class DepthLadder(CachedStyles):
                 flash_until[key] = now + self.FLASH_SECONDS
             previous[key] = level.amount_units
         self.flash_deadline = min(flash_until.values()) if flash_until else None
-        bid = self._rows(bids, True, price_places, amount_places)[0]
+        bid = self._rows(bids, True, price_places, amount_places)[0]  # with its flash
         ask = self._rows(asks, False, price_places, amount_places)[0]
         self._bids[0], self._asks[0] = bid, ask
         self._middle, self._middle_alert = middle_text, middle_alert
@@ -422,7 +454,7 @@ class DepthLadder(CachedStyles):
     ) -> list[_Row]:
         totals = cumulative(levels)
         flash_until = self._flash_until
-        return [
+        rows = [
             _Row(
                 format_scaled(level.price_units, price_places),
                 format_scaled(level.amount_units, amount_places),
@@ -435,6 +467,51 @@ class DepthLadder(CachedStyles):
             )
             for index, (level, total) in enumerate(zip(levels, totals, strict=True))
         ]
+        columns = self.columns
+        if "notional" in columns or "volume" in columns:
+            rows = [
+                self._with_columns(row, level, price_places, amount_places)
+                for row, level in zip(rows, levels, strict=True)
+            ]
+        return rows
+
+    def _with_columns(
+        self, row: _Row, level: BookLevel | None, price_places: int, amount_places: int
+    ) -> _Row:
+        """``row`` with its notional and volume at price (the columns that are on)."""
+        notional = bought = sold = ""
+        columns = self.columns
+        if "notional" in columns and level is not None:
+            notional = format_thousands(
+                notional_units(level.price_units, level.amount_units), price_places
+            )
+        volume = self.volume
+        if "volume" in columns and volume is not None:
+            low, high = self._price_range(row.price_units, row.is_bid)
+            bought_units, sold_units = volume.between(low, high)
+            bought = format_scaled(bought_units, amount_places) if bought_units else ""
+            sold = format_scaled(sold_units, amount_places) if sold_units else ""
+        return _Row(
+            row.price,
+            row.amount,
+            row.total,
+            row.total_units,
+            row.price_units,
+            row.is_bid,
+            row.touch,
+            row.flash,
+            notional,
+            bought,
+            sold,
+        )
+
+    def _price_range(self, price: int, is_bid: bool) -> tuple[int, int]:
+        """The prices a row stands for, inclusive: its own, or its grouping bucket (bids
+        round down, so a bid bucket holds the step above it; asks the step below)."""
+        step = self.group_step_units
+        if not step:
+            return price, price
+        return (price, price + step - 1) if is_bid else (price - step + 1, price)
 
     def _flash(self, bids: list[BookLevel], asks: list[BookLevel], now: float) -> None:
         """Start flashes for levels whose amount changed since the last show; expire old ones."""
@@ -459,6 +536,11 @@ class DepthLadder(CachedStyles):
         self._previous.clear()
         self._flash_until.clear()
         self.flash_deadline = None
+
+    def relayout(self) -> None:
+        """Build every line again on the next paint (the columns or the mode changed)."""
+        self._strips = None
+        self.refresh()
 
     def _invalidate(self) -> None:
         """Read the rows again at the next paint (depth, grouping or size changed)."""
@@ -494,23 +576,63 @@ class DepthLadder(CachedStyles):
         bid_rows: list[_Row | None] = list(self._bids) + [None] * (n - len(self._bids))
         return rows, bid_rows
 
-    def _columns(
-        self, width: int, rows: list[_Row | None], bid_rows: list[_Row | None]
-    ) -> tuple[int, int, int, bool, int]:
+    def _columns(self, width: int, rows: list[_Row | None], bid_rows: list[_Row | None]) -> _Cols:
+        """Widths for these rows: as wide as any row shown so far (and as the market's
+        snapshots need), never narrower; each optional column shown when it fits with two
+        cells of bar to spare."""
         all_rows = [r for r in (*rows, *bid_rows) if r is not None]
-        spw, saw, stw = self._sticky_widths
+        sticky = self._sticky_widths
         if all_rows:  # as wide as the market's book needs, from its first snapshot
             precision, (pp, ap) = self.precision, self._sticky_places
-            spw = max(spw, len(format_scaled(precision.price_max, pp)))
-            saw = max(saw, len(format_scaled(precision.amount_max, ap)))
-            stw = max(stw, len(format_scaled(precision.side_total_max, ap)))
-        pw = max([len("Price"), spw, *(len(r.price) for r in all_rows)])
-        aw = max([len("Amount"), saw, *(len(r.amount) for r in all_rows)])
-        tw = max([len("Total"), stw, *(len(r.total) for r in all_rows)])
-        self._sticky_widths = (pw, aw, tw)
-        show_total = width >= pw + aw + tw + 8
-        used = 1 + pw + 2 + aw + (2 + tw if show_total else 0) + 1
-        return (pw, aw, tw, show_total, max(0, width - used))
+            seeds = {
+                "price": len(format_scaled(precision.price_max, pp)),
+                "amount": len(format_scaled(precision.amount_max, ap)),
+                "total": len(format_scaled(precision.side_total_max, ap)),
+                "notional": len(format_thousands(precision.notional_max, pp)),
+            }
+            for name, seed in seeds.items():
+                if seed > sticky.get(name, 0):
+                    sticky[name] = seed
+        widths = {
+            "price": max([len("Price"), *(len(r.price) for r in all_rows)]),
+            "amount": max([len("Amount"), *(len(r.amount) for r in all_rows)]),
+            "total": max([len(_TITLES["total"]), *(len(r.total) for r in all_rows)]),
+            "notional": max([len(_TITLES["notional"]), *(len(r.notional) for r in all_rows)]),
+            "volume": max(
+                [len(_TITLES["bought"]), *(max(len(r.bought), len(r.sold)) for r in all_rows)]
+            ),
+        }
+        for name, w in widths.items():
+            if w > sticky.get(name, 0):
+                sticky[name] = w
+        pw, aw = sticky["price"], sticky["amount"]
+        used = 1 + pw + 2 + aw + 1
+        shown = {"total": 0, "notional": 0, "volume": 0}
+        for column, name, cells in (
+            ("cumulative", "total", 1),
+            ("notional", "notional", 1),
+            ("volume", "volume", 2),
+        ):
+            if column not in self.columns:
+                continue
+            extra = cells * (2 + sticky[name])
+            if used + extra + 2 <= width:
+                shown[name] = sticky[name]
+                used += extra
+        return _Cols(
+            pw, aw, shown["total"], shown["notional"], shown["volume"], max(0, width - used)
+        )
+
+    def _fits(self, row: _Row) -> bool:
+        """Whether ``row`` fits the columns' widths as they are (no column would grow)."""
+        sticky = self._sticky_widths
+        return (
+            len(row.price) <= sticky.get("price", 0)
+            and len(row.amount) <= sticky.get("amount", 0)
+            and len(row.total) <= sticky.get("total", 0)
+            and len(row.notional) <= sticky.get("notional", 0)
+            and max(len(row.bought), len(row.sold)) <= sticky.get("volume", 0)
+        )
 
     def _update_lines(self, width: int, now: float, deep: bool = True) -> list[int] | None:
         """Rebuild only the lines whose content changed; their ``y``s, or None when the
@@ -608,8 +730,8 @@ class DepthLadder(CachedStyles):
             self._combos = self._row_styles(base)
             self._combos_stale = self._stale
 
-    def _bar_eighths(self, row: _Row, cols: tuple[int, int, int, bool, int]) -> int:
-        bar_width = cols[4]
+    def _bar_eighths(self, row: _Row, cols: _Cols) -> int:
+        bar_width = cols.bar
         scale = self._bar_scale
         if bar_width <= 0 or scale <= 0:
             return 0
@@ -624,14 +746,19 @@ class DepthLadder(CachedStyles):
         cols = self._columns(width, rows, bid_rows)
         self._cols = cols
         self._bar_scale = self._max_total
-        pw, aw, tw, show_total, _ = cols
         self._built_stale = self._stale
         self._built_n = n
         self._built_group = self.group_step_units
 
-        title = f" {'Price':>{pw}}  {'Amount':>{aw}}"
-        if show_total:
-            title += f"  {'Total':>{tw}}"
+        title = f" {'Price':>{cols.price}}  {'Amount':>{cols.amount}}"
+        for name, w in (
+            ("total", cols.total),
+            ("notional", cols.notional),
+            ("bought", cols.volume),
+            ("sold", cols.volume),
+        ):
+            if w:
+                title += f"  {_TITLES[name]:>{w}}"
         extra = f"depth {n}"
         if self.group_step_units:
             extra += f" · grp {format_scaled(self.group_step_units)}"
@@ -656,13 +783,21 @@ class DepthLadder(CachedStyles):
         self._line_keys = keys
         return strips
 
-    def _row_key(
-        self, row: _Row | None, cols: tuple[int, int, int, bool, int]
-    ) -> tuple[object, object]:
-        """(what changes fast: price, amount, touch, flash; what changes slowly: total, bar)."""
+    def _row_key(self, row: _Row | None, cols: _Cols) -> tuple[object, object]:
+        """(what changes fast: price, amount, touch, flash, notional, volume; what changes
+        slowly: total, bar)."""
         if row is None:
             return (None, None)
-        fast = (row.price, row.amount, row.is_bid, row.touch, row.flash)
+        fast = (
+            row.price,
+            row.amount,
+            row.is_bid,
+            row.touch,
+            row.flash,
+            row.notional,
+            row.bought,
+            row.sold,
+        )
         return (fast, (row.total, self._bar_eighths(row, cols)))
 
     def forget_styles(self) -> None:
@@ -672,9 +807,11 @@ class DepthLadder(CachedStyles):
         self._combos = {}
         self._strips = None
 
-    def _row_styles(self, base: Style) -> dict[tuple[bool, bool, bool], tuple[Style, Style, Style]]:
-        """(text, amount, bar) styles per (is_bid, touch, flash), combined once per build."""
-        combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
+    def _row_styles(self, base: Style) -> dict[tuple[bool, bool, bool], tuple[Style, ...]]:
+        """(text, amount, bar, bought, sold) styles per (is_bid, touch, flash), combined once
+        per build. Volume bought is in the bids' colour and sold in the asks' (as the tape
+        colours its sides), whatever the row's side."""
+        combos: dict[tuple[bool, bool, bool], tuple[Style, ...]] = {}
         touch = self.component_style("depth-ladder--touch")
         flash = self.component_style("depth-ladder--flash")
         dim = self.component_style("depth-ladder--stale") if self._stale else None
@@ -685,33 +822,44 @@ class DepthLadder(CachedStyles):
                     text = base + self.component_style(side)
                     amount = base + self.component_style("depth-ladder--amount")
                     bar = base + self.component_style(f"{side}-bar")
+                    bought = base + self.component_style("depth-ladder--bid")
+                    sold = base + self.component_style("depth-ladder--ask")
                     if at_touch:
                         text += touch
                         amount += touch
+                        bought += touch
+                        sold += touch
                     if flashing:
                         amount += flash
+                    styles: tuple[Style, ...] = (text, amount, bar, bought, sold)
                     if dim is not None:
-                        text, amount, bar = text + dim, amount + dim, bar + dim
-                    combos[(is_bid, at_touch, flashing)] = (text, amount, bar)
+                        styles = tuple(style + dim for style in styles)
+                    combos[(is_bid, at_touch, flashing)] = styles
         return combos
 
-    def _row_strip(
-        self, row: _Row | None, cols: tuple[int, int, int, bool, int], width: int, base: Style
-    ) -> Strip:
+    def _row_strip(self, row: _Row | None, cols: _Cols, width: int, base: Style) -> Strip:
         if row is None:
             return Strip.blank(width, base)
-        pw, aw, tw, show_total, bar_width = cols
-        text, amount, bar = self._combos[(row.is_bid, row.touch, row.flash)]
-        head = f" {row.price:>{pw}}  "
-        amount_text = f"{row.amount:>{aw}}"
+        text, amount, bar, bought, sold = self._combos[(row.is_bid, row.touch, row.flash)]
+        head = f" {row.price:>{cols.price}}  "
+        amount_text = f"{row.amount:>{cols.amount}}"
         segments = [Segment(head, text), Segment(amount_text, amount)]
         used = len(head) + len(amount_text) + 1
-        if show_total:
-            total = f"  {row.total:>{tw}}"
+        if cols.total:
+            total = f"  {row.total:>{cols.total}}"
             segments.append(Segment(total, text))
             used += len(total)
+        if cols.notional:
+            notional = f"  {row.notional:>{cols.notional}}"
+            segments.append(Segment(notional, text))
+            used += len(notional)
+        if cols.volume:
+            w = cols.volume
+            segments.append(Segment(f"  {row.bought:>{w}}", bought))
+            segments.append(Segment(f"  {row.sold:>{w}}", sold))
+            used += 4 + 2 * w
         segments.append(Segment(" ", base))
-        if bar_width > 0 and self._bar_scale > 0:
+        if cols.bar > 0 and self._bar_scale > 0:
             full, part = divmod(self._bar_eighths(row, cols), 8)
             blocks = "█" * full + (_EIGHTHS[part] if part else "")
             segments.append(Segment(blocks, bar))

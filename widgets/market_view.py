@@ -5,7 +5,9 @@ The view reads the feed's store, tape and subscriptions when the screen tells it
 second for ages); it never subscribes to data itself. State is shown with classes:
 ``-stale``, ``-syncing``, ``-failed``, ``-crossed``, ``-current``; the header's badge and
 colours come from the shared palette (:mod:`widgets.palette`). Its own view state, the
-ladder's depth and grouping, are reactives: setting one repaints the ladder at once.
+ladder's depth, grouping, columns and mode, are reactives: setting one repaints the ladder
+at once. It keeps the market's volume at price (:class:`app.volume.VolumeAtPrice`) fed
+from its tape, for the ladder's volume column.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from app.events import ConnectionState, Subscription, SubState
 from app.feed import HEARTBEAT_KEY, FeedClient
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
 from app.tape import MarketTape
+from app.volume import VolumeAtPrice
 from widgets.depth_ladder import GROUP_MULTIPLES, DepthLadder, format_bps
 from widgets.palette import (
     BAD,
@@ -77,6 +80,9 @@ class MarketView(CachedContainer, Vertical):
     """Levels shown per side of the ladder (``+``/``-``), 1 to 200."""
     grouping: var[int] = var(0, init=False)
     """Price grouping of the ladder as a multiple of the tick (``g``; 0: none)."""
+    columns: var[frozenset[str]] = var(frozenset({"cumulative"}), init=False)
+    """The ladder's optional columns (``C``, ``n``, ``v``): of ``cumulative``, ``notional``,
+    ``volume``."""
 
     class Selected(Message):
         """The user clicked this market."""
@@ -107,6 +113,9 @@ class MarketView(CachedContainer, Vertical):
         """Grid layout: leave out rows that are the same for every market."""
         self.ladder = DepthLadder(depth=depth)
         self.set_reactive(MarketView.depth, depth)
+        self.volume = VolumeAtPrice()
+        """Traded amount per price this session, by inferred side (the volume column)."""
+        self.ladder.volume = self.volume
         self.trades = TradeTape(large_multiple=large_multiple)
         self.header = TextLines(classes="market-header")
         self._header_key: tuple[object, ...] = ()
@@ -136,6 +145,11 @@ class MarketView(CachedContainer, Vertical):
         self.grouping = GROUP_MULTIPLES[(index + 1) % len(GROUP_MULTIPLES)]
         return self.grouping
 
+    def toggle_column(self, column: str) -> bool:
+        """Show or hide one of the ladder's optional columns; whether it is now shown."""
+        self.columns = self.columns ^ {column}
+        return column in self.columns
+
     def validate_depth(self, depth: int) -> int:
         """At least one level per side, at most 200."""
         return max(1, min(200, depth))
@@ -148,6 +162,12 @@ class MarketView(CachedContainer, Vertical):
     def watch_grouping(self, multiple: int) -> None:
         """Regroup the ladder at once (a key's effect), nothing flashing for it."""
         self.ladder.group_multiple = multiple
+        self._ladder_changed()
+
+    def watch_columns(self, columns: frozenset[str]) -> None:
+        """Show the ladder with these columns at once (a key's effect)."""
+        self.ladder.columns = columns
+        self.ladder.relayout()
         self._ladder_changed()
 
     def _ladder_changed(self) -> None:
@@ -176,6 +196,9 @@ class MarketView(CachedContainer, Vertical):
         the rest is due); a key's effect is always urgent and painted in full.
         """
         feed = self.feed
+        self.follow_trades()
+        if tape_changed and "volume" in self.columns:
+            book_changed = True  # the volume column follows the tape (at the rows' pace)
         if book_changed:
             book = feed.store.get(self.market)
             md = feed.subscriptions.get((MARKET_DATA, self.market))
@@ -191,6 +214,11 @@ class MarketView(CachedContainer, Vertical):
         if tape_changed:
             self.trades.show(feed.tape.get(self.market), None if urgent else now)
         self.refresh_clock(now)
+
+    def follow_trades(self) -> None:
+        """Count the tape's new trades in the volume at price (cheap when there are none;
+        the screen calls it on every tick, for hidden views too, so no trade is missed)."""
+        self.volume.follow(self.feed.tape.get(self.market))
 
     def set_pace(self, pace: float) -> None:
         """Slow the parts that may go slower (rows behind the touch, totals, the tape) by
