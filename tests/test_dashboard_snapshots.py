@@ -221,16 +221,23 @@ def test_theme(snap_compare: SnapCompare, theme: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "columns",
-    [["notional"], ["volume"], ["cumulative", "notional", "volume"]],
+    ("columns", "size"),
+    [
+        (["notional"], (120, 40)),
+        (["volume"], (120, 40)),
+        (["cumulative", "notional", "volume"], (160, 40)),
+    ],
     ids=["notional", "volume", "all"],
 )
-def test_ladder_columns(snap_compare: SnapCompare, columns: list[str]) -> None:
+def test_ladder_columns(
+    snap_compare: SnapCompare, columns: list[str], size: tuple[int, int]
+) -> None:
     """The ladder's optional columns from the config: notional (price x amount, cut to the
     price's decimals), the session's volume at each price by inferred side (b*, s*), and
-    all three with the cumulative total; every column aligned on the market's decimals."""
+    all three with the cumulative total (on a wider terminal: a column is shown when it
+    fits); every column aligned on the market's decimals."""
     scene = Scene(Config(ladder=LadderConfig(columns=columns)))
-    assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(one_market, scene))
+    assert snap_compare(scene.app, terminal_size=size, run_before=settle(one_market, scene))
 
 
 # ------------------------------------------------------------------ the replay transport

@@ -589,6 +589,9 @@ class DepthLadder(CachedStyles):
                 "amount": len(format_scaled(precision.amount_max, ap)),
                 "total": len(format_scaled(precision.side_total_max, ap)),
                 "notional": len(format_thousands(precision.notional_max, pp)),
+                # The volume at a price grows all session: room from the start for as much
+                # as a whole side of the book.
+                "volume": len(format_scaled(precision.side_total_max, ap)),
             }
             for name, seed in seeds.items():
                 if seed > sticky.get(name, 0):
