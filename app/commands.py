@@ -35,8 +35,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("depth-more", "plus", "depth(1)", "More depth", show=False, key_display="+"),
     Command("depth-less", "minus", "depth(-1)", "Less depth", show=False, key_display="-"),
     Command("group", "g", "group", "Group prices (tick multiples)", footer="Group"),
-    # The ladder's columns and mode, for every market's ladder (help and the palette; the
-    # footer has no room for them at 80 columns).
+    # The ladder's columns and mode, for every market's ladder, and re-centring the current
+    # one (help and the palette; the footer has no room for them at 80 columns).
     Command(
         "ladder-notional", "n", "ladder_column('notional')", "Ladder: notional column", show=False
     ),
@@ -54,6 +54,20 @@ COMMANDS: tuple[Command, ...] = (
         "Ladder: cumulative amount column",
         show=False,
         key_display="C",
+    ),
+    Command(
+        "ladder-fixed",
+        "f",
+        "ladder_mode",
+        "Ladder: fixed-tick price axis / list of levels",
+        show=False,
+    ),
+    Command(
+        "ladder-recentre",
+        "c",
+        "ladder_recentre",
+        "Ladder: re-centre the fixed-tick ladder on the touch",
+        show=False,
     ),
     Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
     Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),

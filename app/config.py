@@ -20,6 +20,7 @@ record_dir = "~/recordings"   # where the record key writes (default: the user d
 
 [ladder]
 columns = ["cumulative", "notional", "volume"]   # optional columns (default: cumulative)
+mode = "fixed"   # or "list" (the default): see LadderConfig
 
 [keys]          # binding id = key(s), e.g. remap subscribe to ctrl+n
 subscribe = "ctrl+n"
@@ -93,6 +94,7 @@ class DashboardConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 LADDER_COLUMNS: Final = ("cumulative", "notional", "volume")
 """The depth ladder's optional columns (shown after price and amount, in this order)."""
+LADDER_MODES: Final = ("list", "fixed")
 
 
 class LadderConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -101,6 +103,10 @@ class LadderConfig(msgspec.Struct, forbid_unknown_fields=True):
     columns: list[str] = msgspec.field(default_factory=lambda: ["cumulative"])
     """Optional columns: ``cumulative`` (running amount from the touch), ``notional``
     (price x amount) and ``volume`` (traded at the price this session, by inferred side)."""
+    mode: str = "list"
+    """``list``: the book's levels, best first on each side of the spread line. ``fixed``:
+    every price on the market's tick (or grouping step) in a window that stands still while
+    the touch moves inside it."""
 
 
 def ladder_problem(ladder: LadderConfig) -> str | None:
@@ -113,6 +119,8 @@ def ladder_problem(ladder: LadderConfig) -> str | None:
             )
     if len(set(ladder.columns)) != len(ladder.columns):
         return f"[ladder] columns: a column is named twice in {ladder.columns!r}"
+    if ladder.mode not in LADDER_MODES:
+        return f'[ladder] mode: {ladder.mode!r} is not "list" or "fixed"'
     return None
 
 

@@ -137,6 +137,8 @@ class DashboardScreen(Screen[None]):
     ladder_columns: var[frozenset[str]] = var(frozenset({"cumulative"}), init=False)
     """The optional columns of every market's ladder (``[ladder] columns``; ``C``, ``n``,
     ``v`` toggle them): one setting for all ladders, as the config file has it."""
+    ladder_mode: var[str] = var("list", init=False)
+    """Every ladder's mode, ``list`` or ``fixed`` (``[ladder] mode``; ``f`` toggles it)."""
 
     class FeedEventReceived(Message):
         """A low-rate feed event (connection, subscription, error) reached the screen."""
@@ -187,6 +189,7 @@ class DashboardScreen(Screen[None]):
         self.recording: LiveRecording | None = None
         """The record key's recording (the app's), shown in the status bar."""
         self.set_reactive(DashboardScreen.ladder_columns, frozenset(config.ladder.columns))
+        self.set_reactive(DashboardScreen.ladder_mode, config.ladder.mode)
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -251,11 +254,18 @@ class DashboardScreen(Screen[None]):
         for view in self.views.values():
             view.columns = columns
 
+    def watch_ladder_mode(self, mode: str) -> None:
+        """Every ladder shows the new mode at once."""
+        for view in self.views.values():
+            view.fixed = mode == "fixed"
+
     @property
     def ladder_settings(self) -> LadderConfig:
         """The ladders' columns and mode as they are now, as the config file's ``[ladder]``
         table would say them (for whoever saves them)."""
-        return LadderConfig(columns=[c for c in LADDER_COLUMNS if c in self.ladder_columns])
+        return LadderConfig(
+            columns=[c for c in LADDER_COLUMNS if c in self.ladder_columns], mode=self.ladder_mode
+        )
 
     def show_changes_soon(self) -> None:
         """Repaint the chrome on the next tick (the app learnt something the banner shows)."""
@@ -339,6 +349,8 @@ class DashboardScreen(Screen[None]):
             view.set_pace(self.pace)
             view.set_reactive(MarketView.columns, self.ladder_columns)
             view.ladder.columns = self.ladder_columns
+            view.set_reactive(MarketView.fixed, self.ladder_mode == "fixed")
+            view.ladder.fixed = self.ladder_mode == "fixed"
             self.views[view.market] = view
         if self.current not in self.views:
             # No watcher: the layout is applied below, once the new views are mounted.
@@ -705,6 +717,22 @@ class DashboardScreen(Screen[None]):
         """Show or hide one of the ladders' optional columns, in every market's ladder."""
         if column in LADDER_COLUMNS:
             self.ladder_columns = self.ladder_columns ^ {column}
+
+    def action_ladder_mode(self) -> None:
+        """Every ladder between the list of levels and the fixed-tick price axis."""
+        self.ladder_mode = "list" if self.ladder_mode == "fixed" else "fixed"
+
+    def action_ladder_recentre(self) -> None:
+        """Centre the current market's fixed-tick ladder on its touch (in list mode the
+        key says what it is for)."""
+        view = self._current_view()
+        if view is None:
+            return
+        if not view.fixed:
+            key = self.key_for("ladder-fixed")
+            self.notify(f"Re-centring is for the fixed-tick ladder ({key} shows it)", timeout=4)
+            return
+        view.recentre()
 
     def action_freeze(self) -> None:
         """Freeze or resume the display; the store keeps taking data meanwhile."""

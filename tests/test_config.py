@@ -207,9 +207,10 @@ def test_the_app_refuses_an_unknown_theme_too() -> None:
         DashboardApp(feed=FeedClient(), config=Config(dashboard=DashboardConfig(theme="dark")))
 
 
-def test_the_ladder_table_sets_every_ladders_columns(tmp_path: Path) -> None:
+def test_the_ladder_table_sets_every_ladders_columns_and_mode(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, '[ladder]\ncolumns = ["notional", "volume"]\n'))
-    assert config.ladder.columns == ["notional", "volume"]
+    assert config.ladder.columns == ["notional", "volume"] and config.ladder.mode == "list"
+    assert load_config(write(tmp_path, '[ladder]\nmode = "fixed"\n')).ladder.mode == "fixed"
     assert load_config(write(tmp_path, "env = 'sandbox'\n")).ladder.columns == ["cumulative"]
     assert load_config(write(tmp_path, "[ladder]\ncolumns = []\n")).ladder.columns == []
 
@@ -225,8 +226,9 @@ def test_the_ladder_table_sets_every_ladders_columns(tmp_path: Path) -> None:
         ('[ladder]\ncolumns = ["volume", "volume"]\n', "[ladder] columns: a column is named twice"),
         ('[ladder]\ncolumns = "volume"\n', "Expected `array`, got `str` - at `$.ladder.columns`"),
         ("[ladder]\nrows = 3\n", "unknown field `rows` - at `$.ladder`"),
+        ('[ladder]\nmode = "static"\n', '[ladder] mode: \'static\' is not "list" or "fixed"'),
     ],
-    ids=["unknown-column", "twice", "not-a-list", "unknown-key"],
+    ids=["unknown-column", "twice", "not-a-list", "unknown-key", "mode"],
 )
 def test_a_bad_ladder_table_is_refused_naming_the_key(
     tmp_path: Path, table: str, message: str

@@ -8,8 +8,22 @@ Each test moves the screen's clock by hand and repaints through the screen
 from __future__ import annotations
 
 import re
+from itertools import pairwise
+from typing import Any
 
-from tests.dashboard_data import MONO, Scene, snapshot_frame, update_frame
+import pytest
+from textual.geometry import Region
+
+from app.config import Config, LadderConfig
+from app.protocol import format_scaled, to_scaled
+from tests.dashboard_data import (
+    MONO,
+    FrozenClock,
+    Scene,
+    book_levels,
+    snapshot_frame,
+    update_frame,
+)
 from tests.feedkit import until
 from widgets.depth_ladder import DepthLadder
 
@@ -140,3 +154,125 @@ async def test_n_v_and_shift_c_toggle_the_columns_of_every_ladder() -> None:
         assert dashboard.ladder_settings.columns == ["cumulative"]
         assert all("Notional" not in t and "Vol b*" not in t and "Total" in t for t in titles())
         assert [dashboard.views[m].columns for m in FOUR] == [{"cumulative"}] * 2
+
+
+# ------------------------------------------------------------------ the fixed-tick mode
+
+
+def prices_of(ladder: DepthLadder) -> list[str]:
+    """The prices on the ladder's rows, top to bottom."""
+    return [
+        words[0]
+        for words in (line.split() for line in ladder_lines(ladder)[1:])
+        if words and re.fullmatch(r"\d+\.\d+", words[0])
+    ]
+
+
+def spy_refreshes(ladder: DepthLadder) -> list[int | None]:
+    """Record the lines ``ladder`` asks to repaint from now on (None: all of them)."""
+    seen: list[int | None] = []
+    original = ladder.refresh
+
+    def refresh(*regions: Region, **kwargs: Any) -> Any:
+        if regions:
+            seen.extend(region.y for region in regions)
+        else:
+            seen.append(None)
+        return original(*regions, **kwargs)
+
+    ladder.refresh = refresh  # type: ignore[method-assign]
+    return seen
+
+
+def shifted_book(by: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The scene's BTCUSD book with every price ``by`` higher."""
+    bids, asks = book_levels("BTCUSD")
+    shift = to_scaled(by)
+
+    def moved(side: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [level(format_scaled(to_scaled(x["price"]) + shift, 2), x["amount"]) for x in side]
+
+    return moved(bids), moved(asks)
+
+
+async def test_f_shows_every_price_on_the_tick_and_c_recentres() -> None:
+    scene = Scene()
+    clock = scene.app.clock
+    assert isinstance(clock, FrozenClock)
+    async with scene.app.run_test(size=(200, 60)) as pilot:  # two tall ladders side by side
+        ladders = await painted(scene)
+        dashboard = scene.app.dashboard
+        btc = ladders["BTCUSD"]
+        listed = prices_of(btc)
+        await pilot.press("f")
+        assert dashboard.ladder_mode == "fixed" and dashboard.ladder_settings.mode == "fixed"
+        assert all(dashboard.views[m].fixed for m in FOUR), "every market's ladder"
+        fixed = prices_of(btc)
+        assert len(fixed) == 2 * btc.depth + 1
+        steps = {round(float(a) - float(b), 2) for a, b in pairwise(fixed)}
+        assert steps == {0.01}, "one row per tick, empty ones included"
+        assert fixed[btc.depth] == "50000.00", "centred on the mid"
+        assert "fixed · tick 0.01" in ladder_lines(btc)[0]
+        assert "50000.00" not in listed, "a price with no level has its row"
+        assert ladder_lines(btc)[len(fixed) + 1].startswith(" spread 0.04"), "the spread under"
+
+        # The touch moves inside the window: the window stands still.
+        scene.ingest(update_frame("BTCUSD", 960, bids=[level("50000.01", "1.5")]), MONO)
+        clock.now += 1.0
+        dashboard.repaint_now()
+        assert prices_of(btc) == fixed
+        # c centres it on the touch now (the mid 50000.015, on the tick below).
+        await pilot.press("c")
+        assert prices_of(btc)[btc.depth] == "50000.01"
+        # The touch leaves the window (the book moves 20.00 up): it re-centres by itself.
+        scene.ingest(snapshot_frame("BTCUSD", *shifted_book("20.00"), offset_ms=2000), MONO)
+        clock.now += 1.0
+        dashboard.repaint_now()
+        assert prices_of(btc)[btc.depth] == "50020.00"
+        # f goes back to the list of levels.
+        await pilot.press("f")
+        assert dashboard.ladder_mode == "list" and not dashboard.views["BTCUSD"].fixed
+        title = ladder_lines(btc)[0]
+        assert "depth" in title and "fixed" not in title
+        assert prices_of(btc)[btc.depth - 1 : btc.depth + 1] == ["50020.02", "50019.98"]
+
+
+async def test_c_in_the_list_mode_says_what_it_is_for() -> None:
+    scene = Scene()
+    async with scene.app.run_test(size=(120, 40)) as pilot:
+        await painted(scene)
+        await pilot.press("c")
+        await until(
+            lambda: any("fixed-tick" in str(n.message) for n in scene.app._notifications),
+            "a note naming the fixed-tick ladder",
+        )
+
+
+@pytest.mark.parametrize("mode", ["list", "fixed"])
+async def test_a_touch_move_repaints_only_the_rows_it_crosses_in_fixed_mode(mode: str) -> None:
+    """The best ask is taken (50000.02 -> 50000.04). A list ladder shifts its ask side: every
+    ask line is repainted. A fixed-tick ladder repaints the two rows the touch crossed
+    (50000.02 emptied, 50000.04 now the touch) and the spread line, nothing else (the
+    totals above follow at their slow pace)."""
+    scene = Scene(Config(ladder=LadderConfig(mode=mode)))
+    clock = scene.app.clock
+    assert isinstance(clock, FrozenClock)
+    async with scene.app.run_test(size=(120, 40)):
+        ladders = await painted(scene)
+        btc, view = ladders["BTCUSD"], scene.app.dashboard.views["BTCUSD"]
+        before = ladder_lines(btc)
+        seen = spy_refreshes(btc)
+        scene.ingest(update_frame("BTCUSD", 960, asks=[level("50000.02", "0")]), MONO)
+        clock.now += 0.01  # a refresh tick: the rows behind the touch are not due yet
+        view.refresh_data(clock.now, urgent=False)
+        after = ladder_lines(btc)
+        changed = {y for y, (a, b) in enumerate(zip(before, after, strict=True)) if a != b}
+        assert None not in seen, "no full repaint"
+        if mode == "fixed":
+            prices = prices_of(btc)
+            old_y, new_y = 1 + prices.index("50000.02"), 1 + prices.index("50000.04")
+            spread_y = next(y for y, line in enumerate(after) if "spread" in line)
+            assert set(seen) == {new_y, old_y, spread_y}, "50000.03 stays as it was: empty"
+            assert changed == set(seen)
+        else:
+            assert len(set(seen)) >= btc.levels_per_side, "the ask side shifted"

@@ -4,7 +4,13 @@ and tick, the fixed-tick window, bucketing onto its grid, notional and volume at
 from __future__ import annotations
 
 from app.books import Book, BookLevel
-from app.ladder import MarketPrecision, significant_places
+from app.ladder import (
+    FixedWindow,
+    MarketPrecision,
+    fixed_rows,
+    significant_places,
+    window_levels,
+)
 from app.protocol import BookMessage, Execution, Level, to_scaled
 from app.tape import MarketTape, Side
 from app.volume import VolumeAtPrice
@@ -122,3 +128,110 @@ def test_a_trade_of_unknown_side_is_in_neither_column() -> None:
     volume.add(to_scaled("100"), to_scaled("1"), Side.UNKNOWN)
     assert volume.between(0, to_scaled("1000")) == (0, 0)
     assert volume.unknown_units == to_scaled("1")
+
+
+# ------------------------------------------------------------------ the fixed-tick window
+
+TICK = to_scaled("0.01")
+
+
+def p(text: str) -> int:
+    return to_scaled(text)
+
+
+def test_the_window_centres_on_the_mid_then_stands_still() -> None:
+    window = FixedWindow()
+    assert window.follow(p("99.98"), p("100.02"), 11, TICK)
+    assert window.top == p("100.05") and window.bottom == p("99.95")
+    assert window.prices()[5] == p("100.00") and len(window.prices()) == 11
+    # The touch moves about inside the window (clear of its two-row margins): nothing moves.
+    for bid, ask in (("99.97", "100.01"), ("99.99", "100.03"), ("99.97", "99.98")):
+        assert not window.follow(p(bid), p(ask), 11, TICK)
+        assert window.top == p("100.05")
+
+
+def test_the_window_recentres_when_the_touch_reaches_its_margin_or_leaves() -> None:
+    window = FixedWindow()
+    window.follow(p("99.98"), p("100.02"), 11, TICK)
+    assert window.margin == 2
+    assert window.follow(p("100.00"), p("100.04"), 11, TICK), "the ask two rows from the top"
+    assert window.top == p("100.07"), "centred on the new mid, 100.02"
+    assert window.follow(p("99.10"), p("99.14"), 11, TICK), "the touch left the window"
+    assert window.top == p("99.17")
+
+
+def test_a_spread_wider_than_the_window_keeps_the_mid_inside() -> None:
+    window = FixedWindow()
+    window.follow(p("99.00"), p("101.00"), 11, TICK)
+    assert window.top == p("100.05")
+    assert not window.follow(p("99.02"), p("101.00"), 11, TICK), "the mid moved one tick"
+    assert window.follow(p("99.20"), p("101.00"), 11, TICK), "the mid left the inner part"
+    assert window.top == p("100.15")
+
+
+def test_one_side_empty_centres_on_the_other() -> None:
+    window = FixedWindow()
+    window.follow(None, p("100.02"), 5, TICK)
+    assert window.top == p("100.04") and window.bottom == p("100.00")
+    assert not window.follow(None, None, 5, TICK), "an empty book leaves it where it was"
+
+
+def test_the_window_moves_on_request_and_with_its_size_or_step() -> None:
+    window = FixedWindow()
+    window.follow(p("99.98"), p("100.02"), 11, TICK)
+    window.follow(p("99.99"), p("100.03"), 11, TICK)  # held at 100.05
+    window.recentre()
+    assert window.follow(p("99.99"), p("100.03"), 11, TICK)
+    assert window.top == p("100.06"), "centred on 100.01"
+    assert window.follow(p("99.99"), p("100.03"), 5, TICK) and window.top == p("100.03")
+    assert window.follow(p("99.99"), p("100.03"), 5, p("1")) and window.top == p("102")
+
+
+def test_rows_and_prices_of_the_window() -> None:
+    window = FixedWindow(rows=5, step=TICK, top=p("100.04"))
+    assert window.row_of(p("100.04")) == 0 and window.row_of(p("100.00")) == 4
+    assert window.row_of(p("99.99")) is None and window.row_of(p("100.05")) is None
+    assert window.row_of(p("100.015")) is None, "not on the grid"
+    assert window.price_at(2) == p("100.02")
+    assert window.snap(p("100.015")) == p("100.01") and window.snap(p("100.016")) == p("100.02")
+
+
+def test_levels_are_bucketed_onto_the_grid_up_to_the_edge() -> None:
+    asks = [lv("100.02", "1"), lv("100.03", "2"), lv("100.25", "4"), lv("101.5", "8")]
+    on_grid = window_levels(asks, TICK, False, p("100.10"))
+    assert on_grid == asks[:2], "kept as they are, cut at the window's top"
+    assert on_grid[0] is asks[0]
+    off: list[BookLevel] = []
+    grouped = window_levels(asks, p("0.10"), False, p("101.00"), off)
+    assert [(g.price_units, g.amount_units) for g in grouped] == [
+        (p("100.10"), p("3")),
+        (p("100.30"), p("4")),
+    ], "asks round up into their bucket, summed exactly"
+    assert off == asks[:3]
+    bids = [lv("99.98", "1"), lv("99.91", "2"), lv("99.89", "3")]
+    grouped = window_levels(bids, p("0.10"), True, p("99.00"))
+    assert [(g.price_units, g.amount_units) for g in grouped] == [
+        (p("99.90"), p("3")),
+        (p("99.80"), p("3")),
+    ], "bids round down"
+
+
+def test_fixed_rows_lay_every_price_out_with_running_totals() -> None:
+    window = FixedWindow()
+    window.follow(p("99.98"), p("100.01"), 7, TICK)  # mid 99.995 -> 99.99: 100.02 .. 99.96
+    bids = [lv("99.98", "1"), lv("99.96", "2")]
+    asks = [lv("100.01", "3"), lv("100.02", "4")]
+    rows = fixed_rows(window, bids, asks)
+    assert [r.price_units for r in rows] == [
+        p(x) for x in ("100.02", "100.01", "100.00", "99.99", "99.98", "99.97", "99.96")
+    ]
+    shown = [(r.level is not None, r.is_bid, r.total_units, r.best) for r in rows]
+    assert shown == [
+        (True, False, p("7"), False),
+        (True, False, p("3"), True),
+        (False, False, 0, False),  # empty, above the mid: an ask's row
+        (False, True, 0, False),  # empty, at or below the mid
+        (True, True, p("1"), True),
+        (False, True, 0, False),
+        (True, True, p("3"), False),
+    ]

@@ -1,5 +1,14 @@
 """DepthLadder: one market's book as a price ladder, asks above, bids below.
 
+Two modes. *List* (the default): the best levels of each side, either side of the spread
+line; a move of the touch shifts every row of its side. *Fixed tick* (:attr:`DepthLadder.fixed`):
+every price on the market's tick (or the grouping step) in a window of ``2 x depth + 1``
+rows, empty ones included, standing still while the touch moves inside it
+(:class:`app.ladder.FixedWindow`: it re-centres when the touch comes within two rows of an
+edge, or on :meth:`DepthLadder.recentre`), the spread line under it. A move of the touch
+there changes only the rows between the old and the new touch, and only those are
+repainted.
+
 Rendered with the Line API (``render_line`` returning a :class:`Strip`): the screen calls
 :meth:`DepthLadder.show` at most once per refresh tick for a dirty market, which computes
 the visible rows once; the strips are built lazily at the widget's width and cached until
@@ -26,7 +35,15 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from app.books import Book, BookLevel, cumulative, group_levels
-from app.ladder import MarketPrecision, format_thousands, notional_units
+from app.ladder import (
+    FixedWindow,
+    MarketPrecision,
+    bucket_of,
+    fixed_rows,
+    format_thousands,
+    notional_units,
+    window_levels,
+)
 from app.protocol import format_scaled
 from app.volume import VolumeAtPrice
 from widgets.quiet import CachedStyles
@@ -51,6 +68,12 @@ class _Row:
     notional: str = ""
     bought: str = ""
     sold: str = ""
+    empty: bool = False
+    """A fixed-tick row with no level at its price (its price alone is shown)."""
+
+
+_TOUCH: Final = 3
+"""Where the touch flag is in a row key's fast part (:meth:`DepthLadder._row_key`)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,7 @@ class DepthLadder(CachedStyles):
         "depth-ladder--spread",
         "depth-ladder--alert",
         "depth-ladder--stale",
+        "depth-ladder--empty",
     }
 
     DEFAULT_CSS = """
@@ -124,6 +148,14 @@ class DepthLadder(CachedStyles):
         fits, always in that order."""
         self.volume: VolumeAtPrice | None = None
         """The market's volume at price (the view's, fed from its tape): the volume column."""
+        self.fixed = False
+        """Fixed-tick mode: every price of :attr:`window`, the view standing still."""
+        self.window = FixedWindow()
+        """The prices the fixed-tick mode shows (placed around the touch, kept while it
+        stays inside)."""
+        self._fixed_rows: list[_Row] | None = None
+        """The fixed-tick window's rows as last read (None: the list layout is shown)."""
+        self._built_layout: object = None
         self._book: Book | None = None
         self._now = 0.0
         self._message = ""
@@ -139,8 +171,8 @@ class DepthLadder(CachedStyles):
         """Clock time at which the earliest flash ends (the screen repaints then)."""
         self._strips: list[Strip] | None = None
         self._strips_width = -1
-        self._computed_for = -1
-        """``levels_per_side`` the rows were last read for."""
+        self._computed_for: tuple[int, int] | None = None
+        """The sizes (levels per side, fixed-tick rows) the rows were last read for."""
         self._shown: tuple[object, ...] = ()
         self._line_keys: list[object] = []
         """What each built line shows (to rebuild and repaint only the lines that change)."""
@@ -178,6 +210,25 @@ class DepthLadder(CachedStyles):
     def levels_per_side(self) -> int:
         """Levels that fit per side at the current height (header and spread lines aside)."""
         return max(1, min(self.depth, (self._current_size.height - 2) // 2))
+
+    @property
+    def window_rows(self) -> int:
+        """Rows of the fixed-tick window at the current height: ``2 x depth + 1``, fewer
+        when the widget is short (the title and spread lines aside)."""
+        return max(1, min(2 * self.depth + 1, self._current_size.height - 2))
+
+    def _size_key(self) -> tuple[int, int]:
+        return (self.levels_per_side, self.window_rows if self.fixed else 0)
+
+    def set_fixed(self, fixed: bool) -> None:
+        """Fixed-tick mode on or off; the next show lays every line out again."""
+        self.fixed = fixed
+        self.window.recentre()
+        self.relayout()
+
+    def recentre(self) -> None:
+        """Centre the fixed-tick window on the touch at the next show."""
+        self.window.recentre()
 
     @property
     def _current_size(self) -> Size:
@@ -219,6 +270,15 @@ class DepthLadder(CachedStyles):
         painted = self._painted_touch
         width = self._current_size.width
         if not urgent and self._strips is not None and self._strips_width == width:
+            if self._fixed_rows is not None:
+                # Fixed tick: a move of the touch changes only the rows it crosses, so it is
+                # painted on this tick like an amount (:meth:`_update_lines`).
+                if touch == painted and now - self._deep_at < self.DEEP_SECONDS * self.pace:
+                    self._hold_deep()  # the touch is as painted and the rest is not due
+                    return
+                self._painted_touch = touch
+                self._read_and_update(now, urgent)
+                return
             moved = self._touch_prices(touch) != self._touch_prices(painted)
             if moved and touch[2:] == painted[2:]:  # the prices alone moved, no state
                 move_due = self._moved_at + self.MOVE_SECONDS * self.pace
@@ -236,6 +296,10 @@ class DepthLadder(CachedStyles):
             if moved:
                 self._moved_at = now
         self._painted_touch = touch
+        self._read_and_update(now, urgent)
+
+    def _read_and_update(self, now: float, urgent: bool) -> None:
+        """Read the rows, then repaint the lines that changed (those due now)."""
         self._compute(self.levels_per_side)
         shown = self._shown_key()
         if shown == self._shown and self._strips is not None:
@@ -306,7 +370,7 @@ class DepthLadder(CachedStyles):
         ladder is read as usual, and nothing was changed here.
         """
         if book is None or not book.has_data or not self._bids or not self._asks:
-            return False
+            return False  # (the fixed-tick layout has no list rows: never in place here)
         bids, asks = self._levels(book, 1, self.group_step_units)
         price_places, amount_places = self._sticky_places
         n, keys = self.levels_per_side, self._line_keys
@@ -388,13 +452,16 @@ class DepthLadder(CachedStyles):
             self._middle_alert,
             self._stale,
             self.group_step_units,
+            None if self._fixed_rows is None else (tuple(self._fixed_rows), self.window.top),
         )
 
     def _compute(self, n: int) -> None:
-        """Read the top ``n`` levels per side into rows, flashes and the middle line."""
-        self._computed_for = n
+        """Read the top ``n`` levels per side (or the fixed-tick window) into rows, flashes
+        and the middle line."""
+        self._computed_for = self._size_key()
         book, now, message = self._book, self._now, self._message
         self._stale = book is not None and book.stale
+        self._fixed_rows = None
         if book is None or not book.has_data:
             self._asks, self._bids, self._max_total = [], [], 0
             self.reset_flashes()
@@ -409,6 +476,8 @@ class DepthLadder(CachedStyles):
         precision.see_book(book)
         multiple = self.group_multiple
         self.group_step_units = precision.tick_units * multiple if multiple else 0
+        if self.fixed and self._compute_fixed(book, now, message):
+            return
         bids, asks = self._levels(book, n, self.group_step_units)
         precision.see(bids)
         precision.see(asks)
@@ -422,6 +491,67 @@ class DepthLadder(CachedStyles):
             self._asks[-1].total_units if self._asks else 0,
         )
         self._middle, self._middle_alert = self._spread_text(book, price_places, message)
+
+    def _compute_fixed(self, book: Book, now: float, message: str) -> bool:
+        """Read the fixed-tick window's rows (placing the window first); False when there is
+        nothing to place it on (both sides empty, a message over several lines): then the
+        list layout says so."""
+        precision, window = self.precision, self.window
+        step = self.group_step_units or precision.tick_units
+        best_bid, best_ask = book.best_bid, book.best_ask
+        window.follow(
+            None if best_bid is None else bucket_of(best_bid.price_units, step, True),
+            None if best_ask is None else bucket_of(best_ask.price_units, step, False),
+            self.window_rows,
+            step,
+        )
+        top, bottom = window.top, window.bottom
+        if top is None or bottom is None or "\n" in message:
+            return False
+        off_grid: list[BookLevel] = []
+        bids = window_levels(book.bids.iter(), step, True, bottom, off_grid)
+        asks = window_levels(book.asks.iter(), step, False, top, off_grid)
+        precision.see(off_grid)
+        precision.see(bids)
+        precision.see(asks)
+        multiple = self.group_multiple
+        if precision.tick_units * (multiple or 1) != step:
+            # A price finer than the tick seen so far (the tick only gets finer): the grid
+            # is the new tick's, and the window is placed on it afresh.
+            self.group_step_units = precision.tick_units * multiple if multiple else 0
+            return self._compute_fixed(book, now, message)
+        self._flash(bids, asks, now)
+        price_places, amount_places = precision.price_places, precision.amount_places
+        self._sticky_places = (price_places, amount_places)
+        flash_until = self._flash_until
+        extra = "notional" in self.columns or "volume" in self.columns
+        rows: list[_Row] = []
+        for fixed in fixed_rows(window, bids, asks):
+            price = format_scaled(fixed.price_units, price_places)
+            level = fixed.level
+            if level is None:
+                row = _Row(
+                    price, "", "", 0, fixed.price_units, fixed.is_bid, False, False, empty=True
+                )
+            else:
+                row = _Row(
+                    price,
+                    format_scaled(level.amount_units, amount_places),
+                    format_scaled(fixed.total_units, amount_places),
+                    fixed.total_units,
+                    fixed.price_units,
+                    fixed.is_bid,
+                    fixed.best,
+                    (fixed.is_bid, fixed.price_units) in flash_until,
+                )
+            if extra:
+                row = self._with_columns(row, level, price_places, amount_places, step)
+            rows.append(row)
+        self._fixed_rows = rows
+        self._asks, self._bids = [], []
+        self._max_total = max((row.total_units for row in rows), default=0)
+        self._middle, self._middle_alert = self._spread_text(book, price_places, message)
+        return True
 
     @staticmethod
     def _waiting_text(book: Book | None) -> str:
@@ -476,9 +606,15 @@ class DepthLadder(CachedStyles):
         return rows
 
     def _with_columns(
-        self, row: _Row, level: BookLevel | None, price_places: int, amount_places: int
+        self,
+        row: _Row,
+        level: BookLevel | None,
+        price_places: int,
+        amount_places: int,
+        step: int | None = None,
     ) -> _Row:
-        """``row`` with its notional and volume at price (the columns that are on)."""
+        """``row`` with its notional and volume at price (the columns that are on); a row
+        stands for the prices of ``step`` (default: the grouping step) from its own."""
         notional = bought = sold = ""
         columns = self.columns
         if "notional" in columns and level is not None:
@@ -487,7 +623,9 @@ class DepthLadder(CachedStyles):
             )
         volume = self.volume
         if "volume" in columns and volume is not None:
-            low, high = self._price_range(row.price_units, row.is_bid)
+            low, high = self._price_range(
+                row.price_units, self.group_step_units if step is None else step
+            )
             bought_units, sold_units = volume.between(low, high)
             bought = format_scaled(bought_units, amount_places) if bought_units else ""
             sold = format_scaled(sold_units, amount_places) if sold_units else ""
@@ -503,15 +641,18 @@ class DepthLadder(CachedStyles):
             notional,
             bought,
             sold,
+            row.empty,
         )
 
-    def _price_range(self, price: int, is_bid: bool) -> tuple[int, int]:
-        """The prices a row stands for, inclusive: its own, or its grouping bucket (bids
-        round down, so a bid bucket holds the step above it; asks the step below)."""
-        step = self.group_step_units
+    @staticmethod
+    def _price_range(price: int, step: int) -> tuple[int, int]:
+        """The traded prices a row's volume counts, inclusive: its own price, or (grouped,
+        or in the fixed-tick mode) those nearest it on the ``step`` grid, within half a step
+        (halfway goes down, as :meth:`app.ladder.FixedWindow.snap`). Rows of one grid share
+        no price, so the column adds up to the session's volume in view."""
         if not step:
             return price, price
-        return (price, price + step - 1) if is_bid else (price - step + 1, price)
+        return price - (step - 1) // 2, price + step // 2
 
     def _flash(self, bids: list[BookLevel], asks: list[BookLevel], now: float) -> None:
         """Start flashes for levels whose amount changed since the last show; expire old ones."""
@@ -545,13 +686,13 @@ class DepthLadder(CachedStyles):
     def _invalidate(self) -> None:
         """Read the rows again at the next paint (depth, grouping or size changed)."""
         self._strips = None
-        self._computed_for = -1
+        self._computed_for = None
         self.refresh()
 
     def on_resize(self) -> None:
         """The size changed: rebuild the strips at the new size on the next paint."""
         self._strips = None
-        self._computed_for = -1
+        self._computed_for = None
 
     # ------------------------------------------------------------------ rendering
 
@@ -559,9 +700,8 @@ class DepthLadder(CachedStyles):
         """One line of the ladder (Line API)."""
         width = self._current_size.width
         if self._strips is None or self._strips_width != width:
-            n = self.levels_per_side
-            if self._computed_for != n:
-                self._compute(n)
+            if self._computed_for != self._size_key():
+                self._compute(self.levels_per_side)
                 self._shown = self._shown_key()
             self._strips = self._build(width, self._current_size.height)
             self._strips_width = width
@@ -569,18 +709,34 @@ class DepthLadder(CachedStyles):
         strips = self._strips
         return strips[y] if y < len(strips) else Strip.blank(width, self.base_style())
 
-    def _layout_rows(self) -> tuple[list[_Row | None], list[_Row | None]]:
-        """The rows as painted top to bottom: asks (padded above), then bids (padded below)."""
+    def _plan(self) -> tuple[list[_Row | None], int]:
+        """The lines under the title as painted, top to bottom, and the spread line's ``y``
+        (its place in the list holds None). List layout: the asks (padded above), the
+        spread line, the bids (padded below). Fixed tick: the window's rows, then the
+        spread line."""
+        fixed = self._fixed_rows
+        if fixed is not None:
+            return [*fixed, None], len(fixed) + 1
         n = self.levels_per_side
-        rows: list[_Row | None] = [None] * (n - len(self._asks)) + list(reversed(self._asks))
-        bid_rows: list[_Row | None] = list(self._bids) + [None] * (n - len(self._bids))
-        return rows, bid_rows
+        rows: list[_Row | None] = [None] * (n - len(self._asks))
+        rows.extend(reversed(self._asks))
+        rows.append(None)
+        rows.extend(self._bids)
+        rows.extend([None] * (n - len(self._bids)))
+        return rows, n + 1
 
-    def _columns(self, width: int, rows: list[_Row | None], bid_rows: list[_Row | None]) -> _Cols:
+    def _layout_key(self) -> object:
+        """What every line's place depends on: the list's depth, or the fixed window."""
+        if self._fixed_rows is None:
+            return ("list", self.levels_per_side)
+        window = self.window
+        return ("fixed", window.top, window.step, window.rows)
+
+    def _columns(self, width: int, plan: list[_Row | None]) -> _Cols:
         """Widths for these rows: as wide as any row shown so far (and as the market's
         snapshots need), never narrower; each optional column shown when it fits with two
         cells of bar to spare."""
-        all_rows = [r for r in (*rows, *bid_rows) if r is not None]
+        all_rows = [r for r in plan if r is not None]
         sticky = self._sticky_widths
         if all_rows:  # as wide as the market's book needs, from its first snapshot
             precision, (pp, ap) = self.precision, self._sticky_places
@@ -649,11 +805,11 @@ class DepthLadder(CachedStyles):
         """
         strips = self._strips
         assert strips is not None
-        rows, bid_rows = self._layout_rows()
-        cols = self._columns(width, rows, bid_rows)
+        plan, middle_y = self._plan()
+        cols = self._columns(width, plan)
         if (
             cols != self._cols
-            or len(rows) != self._built_n  # the depth changed: every line moves
+            or self._layout_key() != self._built_layout  # the depth or the window: lines move
             or self.group_step_units != self._built_group  # so did the title
             or self._stale != self._built_stale  # every row's style changes
             or "\n" in self._middle  # a message over several lines covers rows
@@ -661,15 +817,27 @@ class DepthLadder(CachedStyles):
             self._strips = self._build(width, self._current_size.height)
             self._slow_at = now
             return None
-        n = len(rows)
-        touch_rows = (n, n + 2)  # the best ask, above the spread line, and the best bid
         keys = self._line_keys
-        if not deep:
-            for y, row in ((n, rows[-1]), (n + 2, bid_rows[0])):
-                old = keys[y]
-                price = None if row is None else row.price
-                if not isinstance(old, tuple) or old[0] is None or old[0][0] != price:
-                    deep = True  # the touch price moved: every row behind it shifts
+        if self._fixed_rows is not None:
+            # Fixed tick: the rows from the old touch to the new one (those a move changes)
+            # are repainted now, the rest when due; no row moves to another line.
+            touch_ys = [y for y, row in enumerate(plan, start=1) if row is not None and row.touch]
+            touch_ys += [
+                y
+                for y, key in enumerate(keys)
+                if isinstance(key, tuple) and len(key) == 2 and key[0] and key[0][_TOUCH]
+            ]
+            touch_rows: range | tuple[int, ...] = (
+                range(min(touch_ys), max(touch_ys) + 1) if touch_ys else ()
+            )
+        else:
+            touch_rows = (middle_y - 1, middle_y + 1)  # the best ask above, the best bid below
+            if not deep:
+                for y in touch_rows:
+                    old, row = keys[y], plan[y - 1]
+                    price = None if row is None else row.price
+                    if not isinstance(old, tuple) or old[0] is None or old[0][0] != price:
+                        deep = True  # the touch price moved: every row behind it shifts
         slow = deep and now - self._slow_at >= self.SLOW_SECONDS * self.pace
         if slow:
             self._slow_at = now
@@ -684,11 +852,11 @@ class DepthLadder(CachedStyles):
             for y, key in enumerate(keys)
             if isinstance(key, tuple) and len(key) == 2 and key[0] is not None
         }
-        for y, row in enumerate((*rows, None, *bid_rows), start=1):
-            if not deep and y not in touch_rows and y != n + 1:
+        for y, row in enumerate(plan, start=1):
+            if not deep and y not in touch_rows and y != middle_y:
                 self._deep_pending = True  # (whether they differ is found out when due)
                 continue
-            if y == n + 1:
+            if y == middle_y:
                 if self._repaint_middle(y, width, base):
                     changed.append(y)
                 continue
@@ -736,7 +904,7 @@ class DepthLadder(CachedStyles):
     def _bar_eighths(self, row: _Row, cols: _Cols) -> int:
         bar_width = cols.bar
         scale = self._bar_scale
-        if bar_width <= 0 or scale <= 0:
+        if bar_width <= 0 or scale <= 0 or row.empty:
             return 0
         return min(bar_width * 8, max(row.total_units * bar_width * 8 // scale, 1))
 
@@ -745,12 +913,13 @@ class DepthLadder(CachedStyles):
         self._ensure_combos(base)
         header = base + self.component_style("depth-ladder--header")
         n = self.levels_per_side
-        rows, bid_rows = self._layout_rows()
-        cols = self._columns(width, rows, bid_rows)
+        plan, middle_y = self._plan()
+        cols = self._columns(width, plan)
         self._cols = cols
         self._bar_scale = self._max_total
         self._built_stale = self._stale
         self._built_n = n
+        self._built_layout = self._layout_key()
         self._built_group = self.group_step_units
 
         title = f" {'Price':>{cols.price}}  {'Amount':>{cols.amount}}"
@@ -762,24 +931,28 @@ class DepthLadder(CachedStyles):
         ):
             if w:
                 title += f"  {_TITLES[name]:>{w}}"
-        extra = f"depth {n}"
-        if self.group_step_units:
-            extra += f" · grp {format_scaled(self.group_step_units)}"
+        if self._fixed_rows is not None:
+            step = self.group_step_units or self.window.step
+            kind = "grp" if self.group_step_units else "tick"
+            extra = f"fixed · {kind} {format_scaled(step)}"
+        else:
+            extra = f"depth {n}"
+            if self.group_step_units:
+                extra += f" · grp {format_scaled(self.group_step_units)}"
         gap = width - len(title) - len(extra) - 1
         title = title + " " * gap + extra if gap >= 1 else title
         strips = [self.line([Segment(title, header)], width, base)]
         keys: list[object] = [("title", title)]
-        for row in rows:
-            strips.append(self._row_strip(row, cols, width, base))
-            keys.append(self._row_key(row, cols))
         middle = self._middle_strips(width, base)
-        strips.append(middle[0])
-        keys.append(self._middle_key())
-        for row in bid_rows:
-            strips.append(self._row_strip(row, cols, width, base))
-            keys.append(self._row_key(row, cols))
+        for y, row in enumerate(plan, start=1):
+            if y == middle_y:
+                strips.append(middle[0])
+                keys.append(self._middle_key())
+            else:
+                strips.append(self._row_strip(row, cols, width, base))
+                keys.append(self._row_key(row, cols))
         # Further message lines (a failed subscription's code) go under the first.
-        for offset, line in enumerate(middle[1:], start=n + 2):
+        for offset, line in enumerate(middle[1:], start=middle_y + 1):
             if offset < len(strips):
                 strips[offset] = line
                 keys[offset] = ("message", offset)
@@ -794,9 +967,10 @@ class DepthLadder(CachedStyles):
         fast = (
             row.price,
             row.amount,
-            row.is_bid,
+            row.is_bid and not row.empty,  # an empty row looks the same on either side
             row.touch,
             row.flash,
+            row.empty,
             row.notional,
             row.bought,
             row.sold,
@@ -811,9 +985,9 @@ class DepthLadder(CachedStyles):
         self._strips = None
 
     def _row_styles(self, base: Style) -> dict[tuple[bool, bool, bool], tuple[Style, ...]]:
-        """(text, amount, bar, bought, sold) styles per (is_bid, touch, flash), combined once
-        per build. Volume bought is in the bids' colour and sold in the asks' (as the tape
-        colours its sides), whatever the row's side."""
+        """(text, amount, bar, bought, sold, empty price) styles per (is_bid, touch, flash),
+        combined once per build. Volume bought is in the bids' colour and sold in the asks'
+        (as the tape colours its sides), whatever the row's side."""
         combos: dict[tuple[bool, bool, bool], tuple[Style, ...]] = {}
         touch = self.component_style("depth-ladder--touch")
         flash = self.component_style("depth-ladder--flash")
@@ -827,6 +1001,7 @@ class DepthLadder(CachedStyles):
                     bar = base + self.component_style(f"{side}-bar")
                     bought = base + self.component_style("depth-ladder--bid")
                     sold = base + self.component_style("depth-ladder--ask")
+                    empty = base + self.component_style("depth-ladder--empty")
                     if at_touch:
                         text += touch
                         amount += touch
@@ -834,7 +1009,7 @@ class DepthLadder(CachedStyles):
                         sold += touch
                     if flashing:
                         amount += flash
-                    styles: tuple[Style, ...] = (text, amount, bar, bought, sold)
+                    styles: tuple[Style, ...] = (text, amount, bar, bought, sold, empty)
                     if dim is not None:
                         styles = tuple(style + dim for style in styles)
                     combos[(is_bid, at_touch, flashing)] = styles
@@ -843,10 +1018,10 @@ class DepthLadder(CachedStyles):
     def _row_strip(self, row: _Row | None, cols: _Cols, width: int, base: Style) -> Strip:
         if row is None:
             return Strip.blank(width, base)
-        text, amount, bar, bought, sold = self._combos[(row.is_bid, row.touch, row.flash)]
+        text, amount, bar, bought, sold, empty = self._combos[(row.is_bid, row.touch, row.flash)]
         head = f" {row.price:>{cols.price}}  "
         amount_text = f"{row.amount:>{cols.amount}}"
-        segments = [Segment(head, text), Segment(amount_text, amount)]
+        segments = [Segment(head, empty if row.empty else text), Segment(amount_text, amount)]
         used = len(head) + len(amount_text) + 1
         if cols.total:
             total = f"  {row.total:>{cols.total}}"

@@ -83,6 +83,8 @@ class MarketView(CachedContainer, Vertical):
     columns: var[frozenset[str]] = var(frozenset({"cumulative"}), init=False)
     """The ladder's optional columns (``C``, ``n``, ``v``): of ``cumulative``, ``notional``,
     ``volume``."""
+    fixed: var[bool] = var(False, init=False)
+    """The ladder's fixed-tick mode (``f``); False: the list of levels."""
 
     class Selected(Message):
         """The user clicked this market."""
@@ -150,6 +152,16 @@ class MarketView(CachedContainer, Vertical):
         self.columns = self.columns ^ {column}
         return column in self.columns
 
+    def toggle_fixed(self) -> bool:
+        """Fixed-tick ladder or list of levels; whether it is now fixed."""
+        self.fixed = not self.fixed
+        return self.fixed
+
+    def recentre(self) -> None:
+        """Centre the fixed-tick ladder on the touch now (a key's effect)."""
+        self.ladder.recentre()
+        self._ladder_changed()
+
     def validate_depth(self, depth: int) -> int:
         """At least one level per side, at most 200."""
         return max(1, min(200, depth))
@@ -168,6 +180,11 @@ class MarketView(CachedContainer, Vertical):
         """Show the ladder with these columns at once (a key's effect)."""
         self.ladder.columns = columns
         self.ladder.relayout()
+        self._ladder_changed()
+
+    def watch_fixed(self, fixed: bool) -> None:
+        """Show the ladder in its new mode at once, centred on the touch."""
+        self.ladder.set_fixed(fixed)
         self._ladder_changed()
 
     def _ladder_changed(self) -> None:
