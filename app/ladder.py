@@ -182,7 +182,8 @@ class FixedWindow:
     :meth:`follow` places the window around the touch and then leaves it standing while the
     touch moves inside it; it moves only when the best bid or ask comes within the margin
     (:data:`FIXED_MARGIN_ROWS`) of an edge or leaves the window. A spread too wide for the
-    window keeps the mid inside it instead (the touch cannot be). :meth:`recentre` forgets
+    window keeps the mid inside it instead (the touch cannot be), re-centring when the mid
+    leaves the window. :meth:`recentre` forgets
     the place, so the next :meth:`follow` centres afresh.
     """
 
@@ -232,19 +233,29 @@ class FixedWindow:
             self.rows, self.step, self.top = rows, step, None
         if rows <= 0 or step <= 0 or (bid is None and ask is None):
             return False
-        if bid is not None and ask is not None:
-            centre = self.snap((bid + ask) // 2)
-        elif bid is not None:
-            centre = bid
-        else:
-            assert ask is not None
-            centre = ask
+        centre = self._centre(bid, ask)
         if self.top is not None and self._holds(bid, ask, centre):
             return False
         top = centre + (rows // 2) * step
         moved = top != self.top
         self.top = top
         return moved
+
+    def holds(self, bid: int | None, ask: int | None) -> bool:
+        """Whether :meth:`follow` would leave the window where it is for these touch
+        buckets (at its rows and step): placed, and the touch inside its inner part."""
+        if self.top is None or self.rows <= 0 or self.step <= 0:
+            return False
+        if bid is None and ask is None:
+            return True
+        return self._holds(bid, ask, self._centre(bid, ask))
+
+    def _centre(self, bid: int | None, ask: int | None) -> int:
+        if bid is not None and ask is not None:
+            return self.snap((bid + ask) // 2)
+        centre = bid if bid is not None else ask
+        assert centre is not None
+        return centre
 
     def snap(self, price: int) -> int:
         """The grid price nearest ``price`` (halfway: the lower one)."""
@@ -253,12 +264,16 @@ class FixedWindow:
 
     def _holds(self, bid: int | None, ask: int | None, centre: int) -> bool:
         """Whether the window may stay: the touch inside its inner part (or, when the
-        spread cannot fit there, the mid)."""
+        spread cannot fit there, the mid inside the window: re-centring cannot bring the
+        touch in, and chasing the mid moved every row several times a second)."""
         assert self.top is not None
         inner_top = self.top - self.margin * self.step
         inner_bottom = self.top - (self.rows - 1 - self.margin) * self.step
         if bid is not None and ask is not None and ask - bid <= inner_top - inner_bottom:
             return inner_bottom <= min(bid, ask) and max(bid, ask) <= inner_top
+        if bid is not None and ask is not None:
+            bottom = self.top - (self.rows - 1) * self.step
+            return bottom <= centre <= self.top
         return inner_bottom <= centre <= inner_top
 
 
@@ -275,9 +290,15 @@ class FixedRow(NamedTuple):
     """The row holds the best bid or best ask."""
 
 
-def fixed_rows(window: FixedWindow, bids: list[BookLevel], asks: list[BookLevel]) -> list[FixedRow]:
+def fixed_rows(
+    window: FixedWindow,
+    bids: list[BookLevel],
+    asks: list[BookLevel],
+    prices: list[int] | None = None,
+) -> list[FixedRow]:
     """Lay ``bids`` and ``asks`` (bucketed onto the window's grid, best first:
-    :func:`window_levels`) on the window's rows, top first. A price held by both sides (a
+    :func:`window_levels`) on the window's rows, top first (or on ``prices`` of them: each
+    side read from its best at least as far as those go). A price held by both sides (a
     crossed book) shows its ask at or above the mid and its bid below."""
     if window.top is None:
         return []
@@ -292,7 +313,7 @@ def fixed_rows(window: FixedWindow, bids: list[BookLevel], asks: list[BookLevel]
     else:
         mid = window.price_at(window.rows // 2)
     out: list[FixedRow] = []
-    for price in window.prices():
+    for price in window.prices() if prices is None else prices:
         ask = ask_at.get(price)
         bid = bid_at.get(price)
         if ask is not None and (bid is None or price >= mid):

@@ -276,3 +276,34 @@ async def test_a_touch_move_repaints_only_the_rows_it_crosses_in_fixed_mode(mode
             assert changed == set(seen)
         else:
             assert len(set(seen)) >= btc.levels_per_side, "the ask side shifted"
+
+
+async def test_a_fixed_tick_move_waits_its_turn_whole_as_a_list_move_does() -> None:
+    """Moves of the touch keep the list's pace (DepthLadder.MOVE_SECONDS): a second move
+    within it, here one that re-centres the window, leaves the picture and the header's
+    touch as they were until its turn, then both move."""
+    from app.dashboard import MAX_PACE
+
+    scene = Scene(Config(ladder=LadderConfig(mode="fixed")))
+    clock = scene.app.clock
+    assert isinstance(clock, FrozenClock)
+    async with scene.app.run_test(size=(120, 40)):
+        ladders = await painted(scene)
+        btc, view = ladders["BTCUSD"], scene.app.dashboard.views["BTCUSD"]
+        scene.ingest(update_frame("BTCUSD", 960, asks=[level("50000.02", "0")]), MONO)
+        clock.now += 1.0
+        view.refresh_data(clock.now, urgent=False)  # the first move: painted at once
+        assert btc.painted_touch is not None and btc.painted_touch[1] is not None
+        assert btc.painted_touch[1].price == "50000.04"
+        before = ladder_lines(btc)
+        scene.ingest(snapshot_frame("BTCUSD", *shifted_book("0.25"), offset_ms=2000), MONO)
+        clock.now += DepthLadder.MOVE_SECONDS / 4
+        view.refresh_data(clock.now, urgent=False)
+        assert ladder_lines(btc) == before, "held whole"
+        assert btc.painted_touch[1].price == "50000.04", "the header's touch with it"
+        assert btc.due_at is not None and btc.due_at <= clock.now + DepthLadder.MOVE_SECONDS
+        clock.now += DepthLadder.MOVE_SECONDS * MAX_PACE
+        view.refresh_data(clock.now, urgent=False)
+        assert btc.painted_touch is not None and btc.painted_touch[1] is not None
+        assert btc.painted_touch[1].price == "50000.27"
+        assert prices_of(btc)[btc.window_rows // 2] == "50000.25", "re-centred"

@@ -36,6 +36,7 @@ from textual.strip import Strip
 
 from app.books import Book, BookLevel, cumulative, group_levels
 from app.ladder import (
+    FixedRow,
     FixedWindow,
     MarketPrecision,
     bucket_of,
@@ -156,6 +157,8 @@ class DepthLadder(CachedStyles):
         self._fixed_rows: list[_Row] | None = None
         """The fixed-tick window's rows as last read (None: the list layout is shown)."""
         self._built_layout: object = None
+        self._lines_top: int | None = None
+        """The fixed-tick window's top price its lines were last laid out for."""
         self._book: Book | None = None
         self._now = 0.0
         self._message = ""
@@ -271,13 +274,7 @@ class DepthLadder(CachedStyles):
         width = self._current_size.width
         if not urgent and self._strips is not None and self._strips_width == width:
             if self._fixed_rows is not None:
-                # Fixed tick: a move of the touch changes only the rows it crosses, so it is
-                # painted on this tick like an amount (:meth:`_update_lines`).
-                if touch == painted and now - self._deep_at < self.DEEP_SECONDS * self.pace:
-                    self._hold_deep()  # the touch is as painted and the rest is not due
-                    return
-                self._painted_touch = touch
-                self._read_and_update(now, urgent)
+                self._show_fixed(book, now, touch)
                 return
             moved = self._touch_prices(touch) != self._touch_prices(painted)
             if moved and touch[2:] == painted[2:]:  # the prices alone moved, no state
@@ -297,6 +294,32 @@ class DepthLadder(CachedStyles):
                 self._moved_at = now
         self._painted_touch = touch
         self._read_and_update(now, urgent)
+
+    def _show_fixed(self, book: Book | None, now: float, touch: tuple[object, ...]) -> None:
+        """A refresh tick of the fixed-tick ladder: the list's pacing (a move of the touch
+        at most every :attr:`MOVE_SECONDS`, the picture held whole until then; the rows
+        behind the touch every :attr:`DEEP_SECONDS`), but a move repaints only the rows
+        from the old touch to the new one (:meth:`_update_fixed_touch`), not a side.
+        Only a move of the window itself (a re-centre) reads and repaints every row."""
+        painted = self._painted_touch
+        moved = self._touch_prices(touch) != self._touch_prices(painted)
+        deep_due = now - self._deep_at >= self.DEEP_SECONDS * self.pace
+        if moved and touch[2:] == painted[2:]:  # the prices alone moved, no state
+            move_due = self._moved_at + self.MOVE_SECONDS * self.pace
+            if now < move_due:
+                self.due_at = move_due if self.due_at is None else min(self.due_at, move_due)
+                return  # the picture on screen stays whole until the move is due
+        elif not deep_due and touch == painted:
+            self._hold_deep()  # the touch is as painted and the rest is not due
+            return
+        if moved:
+            self._moved_at = now
+        if not deep_due and self._update_fixed_touch(book, now):
+            self._painted_touch = touch
+            self._hold_deep()
+            return
+        self._painted_touch = touch
+        self._read_and_update(now, urgent=False)
 
     def _read_and_update(self, now: float, urgent: bool) -> None:
         """Read the rows, then repaint the lines that changed (those due now)."""
@@ -521,36 +544,114 @@ class DepthLadder(CachedStyles):
             self.group_step_units = precision.tick_units * multiple if multiple else 0
             return self._compute_fixed(book, now, message)
         self._flash(bids, asks, now)
-        price_places, amount_places = precision.price_places, precision.amount_places
-        self._sticky_places = (price_places, amount_places)
-        flash_until = self._flash_until
-        extra = "notional" in self.columns or "volume" in self.columns
-        rows: list[_Row] = []
-        for fixed in fixed_rows(window, bids, asks):
-            price = format_scaled(fixed.price_units, price_places)
-            level = fixed.level
-            if level is None:
-                row = _Row(
-                    price, "", "", 0, fixed.price_units, fixed.is_bid, False, False, empty=True
-                )
-            else:
-                row = _Row(
-                    price,
-                    format_scaled(level.amount_units, amount_places),
-                    format_scaled(fixed.total_units, amount_places),
-                    fixed.total_units,
-                    fixed.price_units,
-                    fixed.is_bid,
-                    fixed.best,
-                    (fixed.is_bid, fixed.price_units) in flash_until,
-                )
-            if extra:
-                row = self._with_columns(row, level, price_places, amount_places, step)
-            rows.append(row)
+        self._sticky_places = (precision.price_places, precision.amount_places)
+        rows = [self._fixed_row(fixed, step) for fixed in fixed_rows(window, bids, asks)]
         self._fixed_rows = rows
         self._asks, self._bids = [], []
         self._max_total = max((row.total_units for row in rows), default=0)
-        self._middle, self._middle_alert = self._spread_text(book, price_places, message)
+        self._middle, self._middle_alert = self._spread_text(book, precision.price_places, message)
+        return True
+
+    def _fixed_row(self, fixed: FixedRow, step: int) -> _Row:
+        """One fixed-tick row as shown, at the decimals of :attr:`_sticky_places`."""
+        price_places, amount_places = self._sticky_places
+        price = format_scaled(fixed.price_units, price_places)
+        level = fixed.level
+        if level is None:
+            row = _Row(price, "", "", 0, fixed.price_units, fixed.is_bid, False, False, empty=True)
+        else:
+            row = _Row(
+                price,
+                format_scaled(level.amount_units, amount_places),
+                format_scaled(fixed.total_units, amount_places),
+                fixed.total_units,
+                fixed.price_units,
+                fixed.is_bid,
+                fixed.best,
+                (fixed.is_bid, fixed.price_units) in self._flash_until,
+            )
+        if "notional" in self.columns or "volume" in self.columns:
+            row = self._with_columns(row, level, price_places, amount_places, step)
+        return row
+
+    def _fixed_touch(self, book: Book) -> tuple[int | None, int | None]:
+        """The touch's buckets on the fixed-tick window's grid (None: a side is empty)."""
+        step = self.window.step
+        bid, ask = book.best_bid, book.best_ask
+        return (
+            None if bid is None else bucket_of(bid.price_units, step, True),
+            None if ask is None else bucket_of(ask.price_units, step, False),
+        )
+
+    def _update_fixed_touch(self, book: Book | None, now: float) -> bool:
+        """The fixed-tick ladder's touch in place: read and repaint only the rows from the
+        painted touch to the new one (a move of the touch changes nothing else but totals,
+        which follow at their slow pace); the rows behind it are read when due.
+
+        False when that cannot be done exactly (the window would move, a column would grow,
+        the decimals or the layout changed): then the whole window is read, as usual.
+        """
+        rows, strips, window = self._fixed_rows, self._strips, self.window
+        if book is None or not book.has_data or rows is None or strips is None:
+            return False
+        if self._layout_key() != self._built_layout or window.top != self._lines_top:
+            return False
+        bid_bucket, ask_bucket = self._fixed_touch(book)
+        if not window.holds(bid_bucket, ask_bucket):
+            return False
+        keys = self._line_keys
+        ys = [y for y, row in enumerate(rows, start=1) if row.touch]
+        for bucket in (bid_bucket, ask_bucket):
+            y = None if bucket is None else window.row_of(bucket)
+            if y is not None:
+                ys.append(y + 1)
+        if not ys:
+            return False
+        first, last = min(ys), max(ys)
+        low, high = window.price_at(last - 1), window.price_at(first - 1)
+        step = window.step
+        bids = window_levels(book.bids.iter(), step, True, low)
+        asks = window_levels(book.asks.iter(), step, False, high)
+        precision = self.precision
+        if any(level.price_units % step for level in (*bids, *asks)):
+            return False  # off the grid (a finer tick): the window is placed anew
+        precision.see(bids)
+        precision.see(asks)
+        if (precision.price_places, precision.amount_places) != self._sticky_places:
+            return False
+        previous, flash_until = self._previous, self._flash_until
+        for levels, is_bid in ((bids, True), (asks, False)):
+            for level in levels:
+                key = (is_bid, level.price_units)
+                if previous.get(key, level.amount_units) != level.amount_units:
+                    flash_until[key] = now + self.FLASH_SECONDS
+                previous[key] = level.amount_units
+        prices = [window.price_at(y - 1) for y in range(first, last + 1)]
+        new = [self._fixed_row(fixed, step) for fixed in fixed_rows(window, bids, asks, prices)]
+        if not all(self._fits(row) for row in new):
+            return False
+        middle_text, middle_alert = self._spread_text(book, self._sticky_places[0], self._message)
+        if "\n" in middle_text:
+            return False
+        # Every check passed: from here the rows are changed in place.
+        self.flash_deadline = min(flash_until.values()) if flash_until else None
+        width, cols = self._current_size.width, self._cols
+        base = self.base_style()
+        self._ensure_combos(base)
+        changed: list[int] = []
+        for y, row in enumerate(new, start=first):
+            rows[y - 1] = row
+            row_key = self._row_key(row, cols)
+            if keys[y] != row_key:
+                keys[y] = row_key
+                strips[y] = self._row_strip(row, cols, width, base)
+                changed.append(y)
+        self._middle, self._middle_alert = middle_text, middle_alert
+        middle_y = len(rows) + 1
+        if self._repaint_middle(middle_y, width, base):
+            changed.append(middle_y)
+        if changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
         return True
 
     @staticmethod
@@ -726,11 +827,13 @@ class DepthLadder(CachedStyles):
         return rows, n + 1
 
     def _layout_key(self) -> object:
-        """What every line's place depends on: the list's depth, or the fixed window."""
+        """What every line's place depends on: the list's depth, or the fixed window's
+        rows and step (a move of the window is a shift of its rows, as a list's move is:
+        :meth:`_update_lines` moves the lines that stay in it, and rebuilds the others)."""
         if self._fixed_rows is None:
             return ("list", self.levels_per_side)
         window = self.window
-        return ("fixed", window.top, window.step, window.rows)
+        return ("fixed", window.step, window.rows)
 
     def _columns(self, width: int, plan: list[_Row | None]) -> _Cols:
         """Widths for these rows: as wide as any row shown so far (and as the market's
@@ -818,6 +921,9 @@ class DepthLadder(CachedStyles):
             self._slow_at = now
             return None
         keys = self._line_keys
+        if self._fixed_rows is not None and self.window.top != self._lines_top:
+            deep = True  # the window moved (re-centred): every row shifts
+            self._lines_top = self.window.top
         if self._fixed_rows is not None:
             # Fixed tick: the rows from the old touch to the new one (those a move changes)
             # are repainted now, the rest when due; no row moves to another line.
@@ -920,6 +1026,7 @@ class DepthLadder(CachedStyles):
         self._built_stale = self._stale
         self._built_n = n
         self._built_layout = self._layout_key()
+        self._lines_top = self.window.top
         self._built_group = self.group_step_units
 
         title = f" {'Price':>{cols.price}}  {'Amount':>{cols.amount}}"
