@@ -208,8 +208,11 @@ class DashboardScreen(Screen[None]):
         self.tape_settings: dict[str, TapeSettings] = dict(saved.tape)
         """Each market's tape settings as they are now (from ``[tape]``, then the keys,
         remembered across restarts); kept when a market goes, so it comes back with them."""
-        self.set_reactive(DashboardScreen.ladder_columns, frozenset(config.ladder.columns))
-        self.set_reactive(DashboardScreen.ladder_mode, config.ladder.mode)
+        ladder = saved.ladder
+        if ladder is None or ladder_problem(ladder) is not None:
+            ladder = config.ladder  # no saved setting (or one this version cannot show)
+        self.set_reactive(DashboardScreen.ladder_columns, frozenset(ladder.columns))
+        self.set_reactive(DashboardScreen.ladder_mode, ladder.mode)
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -276,11 +279,17 @@ class DashboardScreen(Screen[None]):
         """Every ladder shows the new columns at once."""
         for view in self.views.values():
             view.columns = columns
+        self._remember_ladder()
 
     def watch_ladder_mode(self, mode: str) -> None:
         """Every ladder shows the new mode at once."""
         for view in self.views.values():
             view.fixed = mode == "fixed"
+        self._remember_ladder()
+
+    def _remember_ladder(self) -> None:
+        self.view_settings.ladder = self.ladder_settings
+        self._save_view_settings()
 
     @property
     def ladder_settings(self) -> LadderConfig:

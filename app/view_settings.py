@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from app.config import LadderConfig
 from app.state_file import StateFile, default_state_dir
 from app.tape import TapeSettings
 
@@ -21,6 +22,8 @@ class ViewSettings(msgspec.Struct):
 
     tape: dict[str, TapeSettings] = msgspec.field(default_factory=dict)
     """Market -> its tape's minimum size and aggregation (``m``, ``x``)."""
+    ladder: LadderConfig | None = None
+    """Every ladder's columns and mode (``C``, ``n``, ``v``, ``f``); None: as configured."""
 
 
 def view_settings_file(path: Path | None = None) -> StateFile[ViewSettings]:

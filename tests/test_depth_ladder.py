@@ -16,6 +16,7 @@ from textual.geometry import Region
 
 from app.config import Config, LadderConfig
 from app.protocol import format_scaled, to_scaled
+from app.view_settings import ViewSettings, view_settings_file
 from tests.dashboard_data import (
     MONO,
     FrozenClock,
@@ -154,6 +155,23 @@ async def test_n_v_and_shift_c_toggle_the_columns_of_every_ladder() -> None:
         assert dashboard.ladder_settings.columns == ["cumulative"]
         assert all("Notional" not in t and "Vol b*" not in t and "Total" in t for t in titles())
         assert [dashboard.views[m].columns for m in FOUR] == [{"cumulative"}] * 2
+
+
+async def test_the_ladders_columns_and_mode_set_by_key_are_remembered_over_the_config() -> None:
+    """``n`` and ``f`` are kept in view.json (the state directory; a temporary one in
+    tests): the next dashboard starts with them, whatever ``[ladder]`` says."""
+    scene = Scene()
+    async with scene.app.run_test(size=(320, 50)) as pilot:
+        await painted(scene)
+        await pilot.press("n", "f")
+    saved = view_settings_file().load(ViewSettings()).ladder
+    assert saved == LadderConfig(columns=["cumulative", "notional"], mode="fixed")
+    again = Scene(Config(ladder=LadderConfig(columns=["volume"], mode="list")))
+    async with again.app.run_test(size=(320, 50)):
+        ladders = await painted(again)
+        assert again.app.dashboard.ladder_settings == saved
+        assert all("Notional" in ladder_lines(ladder)[0] for ladder in ladders.values())
+        assert all(view.fixed for view in again.app.dashboard.views.values())
 
 
 # ------------------------------------------------------------------ the fixed-tick mode
