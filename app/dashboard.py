@@ -478,8 +478,11 @@ class DashboardScreen(Screen[None]):
         """The watchlist's rows from the feed and the mid history, and the subscribe queue."""
         feed = self.feed
         self._next_watchlist = now + WATCHLIST_PERIOD
-        rows = watch_rows(feed, self.history, now, lambda market: market_badge(feed, market))
-        self.query_one(Watchlist).show(rows, feed.subscribe_queue())
+        queue = feed.subscribe_queue()
+        rows = watch_rows(
+            feed, self.history, now, lambda market: market_badge(feed, market), queue.waiting
+        )
+        self.query_one(Watchlist).show(rows, queue)
 
     def _watchlist_hints(self) -> str:
         """The watchlist's keys, as the keymap has them, for its title line."""

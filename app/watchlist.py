@@ -10,7 +10,7 @@ figure last whichever way, ties in the known markets' order. The screen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -111,13 +111,13 @@ def watch_rows(
     history: MidHistory,
     now: float,
     badge: Callable[[str], str],
-    markets: Sequence[str] = (),
+    queued: Collection[str] = (),
 ) -> list[WatchRow]:
-    """A row for each known market (the feed's, then ``markets``, then any subscribed),
-    in that order; ``badge(market)`` is a subscribed market's state word."""
+    """A row for each known market (the feed's, then any other subscribed), in that order;
+    ``badge(market)`` is a subscribed market's state word, ``queued`` the markets whose
+    subscribe waits its turn (:meth:`~app.feed.FeedClient.subscribe_queue`)."""
     subscribed = feed.markets()
-    names = list(dict.fromkeys([*feed.known_markets, *markets, *subscribed]))
-    queued = set(feed.subscribe_queue().waiting)
+    names = list(dict.fromkeys([*feed.known_markets, *subscribed]))
     held = set(subscribed)
     return [_row(feed, history, now, m, m in held, m in queued, badge) for m in names]
 

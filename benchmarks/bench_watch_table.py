@@ -7,7 +7,7 @@ does: every price walks, ages and sparklines move, so nearly every cell is new t
 every update.
 
 - ``watch_table_datatable_cpu``: a ``DataTable`` whose changed cells are set with
-  ``update_cell`` (the way to change one in place; ``clear`` + ``add_rows`` costs more);
+  ``update_cell`` (its way to change a cell in place);
 - ``watch_table_lineapi_cpu``: a ``render_line`` widget that keeps a finished strip per
   row and refreshes only the rows whose text changed (the ladder's way, widgets/quiet.py);
   the ratio is against the DataTable of the same run.
