@@ -198,6 +198,29 @@ class BookState(enum.Enum):
 class Book:
     """One market's order book with its reconciliation state and derived figures."""
 
+    __slots__ = (
+        "_buffer",
+        "_buffered_levels",
+        "_last_parsed",
+        "asks",
+        "bids",
+        "buffer_levels",
+        "buffer_limit",
+        "errors",
+        "has_data",
+        "last_error",
+        "last_update_text",
+        "market",
+        "resync_reason",
+        "snapshot_time_ns",
+        "snapshots",
+        "stale",
+        "synced",
+        "updates_applied",
+        "updates_buffered",
+        "updates_dropped",
+    )
+
     def __init__(
         self,
         market: str,

@@ -49,7 +49,7 @@ class SubState(enum.Enum):
     """Unsubscribe sent; waiting for the server."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Subscription:
     """One channel of the intended set and everything known about it."""
 
@@ -85,7 +85,7 @@ class Subscription:
         return (time.monotonic() if now is None else now) - self.last_message_at
 
 
-@dataclass
+@dataclass(slots=True)
 class FeedStats:
     """Counters for the status bar and ``sordash stream`` status lines."""
 

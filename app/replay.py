@@ -83,15 +83,10 @@ CHECKPOINT_BUDGET: Final = 64 * 2**20
 """Bytes all checkpoints may take together (compressed); past it, every other one goes."""
 YIELD_EVERY: Final = 0.01
 """Seconds of replaying before the loop is handed to the screen and the keys once."""
-PREFETCH_CHUNKS: Final = 3
-"""Chunks the player reads ahead (on worker threads). One was not enough: the reading thread
-waits for the GIL at each of its calls that release it (the read, the decompression), up
-to the interpreter's switch interval (5 ms) each time, and the player caught up with it
-at about every other chunk."""
 SPILL_BATCH: Final = 8
 """Chunks compressed and written to the spill file together."""
 RECENT_CHUNKS: Final = 8
-"""The newest chunks read kept as they are (see :meth:`ReplayIndex.recent_chunk`)."""
+"""The newest chunks read kept as they are (see :meth:`ReplayIndex.chunk_at_hand`)."""
 PLAY_SLICE: Final = 128
 """Records replayed between two looks at the clock (pacing, the loop's turn): 1-2 ms."""
 CHECKPOINT_DUTY: Final = 10.0
@@ -528,18 +523,21 @@ class ReplayIndex:
         """The records of chunk ``number``, waiting for them to be read; None past the end."""
         with self._cond:
             self._cond.wait_for(lambda: self.complete or self._closed or number < self._readable)
+        return self.chunk_at_hand(number)
+
+    def chunk_at_hand(self, number: int) -> RecordRun | None:
+        """Chunk ``number`` if it was read already, at once (from any thread, the loop's
+        too); None if the reading has not got there yet, or past the end (:meth:`read_chunk`
+        waits for it). A chunk on disk is one ``pread`` of this index's own spill file
+        (written moments ago: in the page cache) and ~0.2 us a record to decompress and
+        decode, less than handing the work to a thread costs the loop."""
+        with self._cond:
             if self._closed or number >= self._readable:
                 return None
             if (recent := self._recent.get(number)) is not None:
                 return recent
             chunk = self._chunks[number]
         return _decode_chunk(self.read_blob(chunk))
-
-    def recent_chunk(self, number: int) -> RecordRun | None:
-        """Chunk ``number`` if it is one of the newest read (at once, from any thread, the
-        loop's too); None if it is not (:meth:`read_chunk` it then)."""
-        with self._cond:
-            return self._recent.get(number)
 
     def wait_until(self, t: int) -> None:
         """Until a record after recording time ``t`` was read, or there are no more."""
@@ -681,8 +679,6 @@ class ReplayTransport:
         """(clock, recording time) pacing counts from."""
         self._chunk = RecordRun()
         self._chunk_number = -1
-        self._prefetch: dict[int, asyncio.Future[RecordRun | None]] = {}
-        """Chunks being read ahead, by number."""
         self._target: int | _Mark | None = None
         """A seek asked for and not yet begun."""
         self._in_flight: int | _Mark | None = None
@@ -897,38 +893,30 @@ class ReplayTransport:
         return chunk.record(offset)
 
     async def _current(self) -> tuple[RecordRun, int] | None:
-        """The chunk the next record to replay is in and its offset there, reading the chunk
-        (on a thread) if need be; None after the last record."""
+        """The chunk the next record to replay is in and its offset there; None after the
+        last record. A chunk read already is taken at once, on the loop
+        (:meth:`ReplayIndex.chunk_at_hand`); only one not read yet is waited for, on a
+        thread. Reading ahead on worker threads cost the player more than it saved: each of
+        their calls that releases the GIL (the read, the decompression, waking the loop)
+        made the loop hand it over and wait to get it back, and decoding a chunk is ~4 % of
+        playing it (the transport at full speed, indexed, eight pairs of runs in one
+        process: x0.61-0.87 of live ingest with the read-ahead, median x0.65; x0.67-1.01
+        without, median x0.83)."""
         size = self.index.chunk_records
         number, offset = divmod(self.position, size)
         if number != self._chunk_number:
-            read = self.index.read_chunk
-            prefetch = self._prefetch
-            for passed in [n for n in prefetch if n < number]:
-                prefetch.pop(passed).cancel()
-            future = prefetch.pop(number, None)
-            run = self.index.recent_chunk(number)
-            recent = run is not None
-            if run is None:
-                run = await (future if future is not None else asyncio.to_thread(read, number))
-            elif future is not None:
-                future.cancel()
+            run = self.index.chunk_at_hand(number)
+            if run is None:  # not read yet (or past the end): wait for the reading
+                run = await asyncio.to_thread(self.index.read_chunk, number)
             if run is None:
                 return None
             self._chunk, self._chunk_number = run, number
-            if len(run) == size and not recent:  # read the next ones while this one plays
-                for ahead in range(number + 1, number + 1 + PREFETCH_CHUNKS):
-                    if ahead not in prefetch:
-                        prefetch[ahead] = asyncio.ensure_future(asyncio.to_thread(read, ahead))
         if offset >= len(self._chunk):
             return None
         return self._chunk, offset
 
     def _forget_chunks(self) -> None:
         self._chunk, self._chunk_number = RecordRun(), -1
-        for future in self._prefetch.values():
-            future.cancel()
-        self._prefetch.clear()
 
     async def _play_some(self) -> None:
         """Replay records at the speed until a command or the loop's turn comes: a slice of

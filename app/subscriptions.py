@@ -124,6 +124,25 @@ class SubscriptionCore:
     (and ask again after any call, which may have moved it).
     """
 
+    __slots__ = (
+        "_drift_repairs",
+        "_extras_asked",
+        "_list_due",
+        "_market_order",
+        "_out",
+        "_pending_subscribes",
+        "_pending_unsubscribes",
+        "_random",
+        "_resync_attempts",
+        "_resync_due",
+        "_resyncing",
+        "adopt_channels",
+        "connected",
+        "drift_check_delay",
+        "resync_backoff",
+        "subscriptions",
+    )
+
     def __init__(
         self,
         *,

@@ -85,6 +85,21 @@ class TapeState(msgspec.Struct, array_like=True):
 class MarketTape:
     """One market's trades, oldest first by ``executed_at``, and its session figures."""
 
+    __slots__ = (
+        "_notional",
+        "_seq",
+        "count",
+        "errors",
+        "high_units",
+        "last_error",
+        "late",
+        "limit",
+        "low_units",
+        "market",
+        "trades",
+        "volume_units",
+    )
+
     def __init__(self, market: str, limit: int = DEFAULT_TAPE_LIMIT) -> None:
         self.market = market
         self.limit = limit

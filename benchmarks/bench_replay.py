@@ -13,7 +13,7 @@ time (UPDATEs of one to three levels, a trade every tenth frame, a heartbeat a s
   result adopted), median and worst of 40 seeks to seeded random times, as a ratio of the
   1-minute recording's median (how it grows with length). Goal, issue 12: < 250 ms on 60.
 - ``replay_transport_rate``: frames/s the transport plays the 10-minute recording at full
-  speed once indexed (chunks read ahead on threads, played a slice at a time through
+  speed once indexed (each chunk taken on the loop once read, played a slice at a time through
   ``FeedClient.replay_run`` on the loop), as a ratio of the live decode + apply figure, the
   same frames handed to ``FeedClient.ingest`` from memory, measured just before and just
   after it in the same run (goal, issue 12: >= 0.8); ``replay_transport_cold_rate``: the
