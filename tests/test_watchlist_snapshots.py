@@ -9,15 +9,15 @@ STALE, and a session open a seeded step away from the mid.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
-from textual.pilot import Pilot
 
 from app.history import MidRing
 from app.protocol import ONE
 from app.watchlist import COLUMNS, SPARK_SAMPLES
 from tests.dashboard_data import MONO, Scene
+from tests.test_dashboard_snapshots import settle
 from widgets.watchlist import Watchlist
 
 SnapCompare = Callable[..., bool]
@@ -65,21 +65,6 @@ def paged_scene(scene: Scene) -> None:
         scene.subscribe(market)
     scene.heartbeat_ok()
     scene.connected()
-
-
-def settle(
-    build: Callable[[Scene], None], scene: Scene
-) -> Callable[[Pilot[None]], Awaitable[None]]:
-    """A ``run_before`` that feeds the scene's frames once the app is up, then repaints."""
-
-    async def run_before(pilot: Pilot[None]) -> None:
-        await pilot.pause()
-        build(scene)
-        await pilot.pause()
-        scene.app.dashboard.repaint_now()
-        await pilot.pause()
-
-    return run_before
 
 
 CHANGE_DESCENDING = ["o"] * COLUMNS.index("change") + ["O"]
