@@ -178,8 +178,8 @@ class DashboardScreen(Screen[None]):
         """Alerts fired since the alerts panel was last opened (the status bar's count)."""
         self.alert_times: dict[str, int] = {}
         """When each rule last fired, UTC ns (the recording's time in a replay)."""
-        self.wall_clock: Callable[[], float] = time.time
-        """The wall clock alert times are read from in a live session (tests freeze it)."""
+        self.wall_clock: Callable[[], int] = time.time_ns
+        """The wall clock (ns) alert times are read from in a live session (tests freeze it)."""
         """The replay's transport (``sordash --replay``), None in a live session."""
         self._jumps_shown = 0
         self.clock = clock
@@ -826,14 +826,16 @@ class DashboardScreen(Screen[None]):
             position = self.transport.status().position_ns
             if position is not None:
                 return position
-        return int(self.wall_clock() * 1e9)
+        return self.wall_clock()
 
     def _alerts_text(self) -> str:
         """The status bar's count of alerts not yet seen in the panel ("" for none)."""
         count = self.alerts_unseen
         if not count:
             return ""
-        return f"🔔 {count} alert{'s' if count > 1 else ''} ({self.key_for('alerts')})"
+        # ▲ as the panel's fired state: one cell wide, like every glyph here (an emoji bell
+        # is two cells, or one, or a box, depending on the terminal and its font).
+        return f"▲ {count} alert{'s' if count > 1 else ''} ({self.key_for('alerts')})"
 
     def action_alerts(self) -> None:
         """List the alert rules, with keys to mute, re-arm and delete (the count is seen)."""

@@ -96,7 +96,7 @@ async def test_a_config_price_alert_fires_a_toast_the_bell_a_log_line_and_the_co
         await until(lambda: live(feed, "BTCUSD"), "BTCUSD LIVE")
         await until(lambda: "crossed above 1" in toasts(app), "the alert's notification")
         assert "Alert c1" in toasts(app) and "BTCUSD bid" in toasts(app)
-        await until(lambda: "🔔 1 alert (A)" in status_text(app), "the status bar counts it")
+        await until(lambda: "▲ 1 alert (A)" in status_text(app), "the status bar counts it")
         assert bells == [1]
         assert any("alert c1 fired: BTCUSD bid" in r.getMessage() for r in caplog.records)
         assert app.dashboard.alerts.status("c1").state is AlertState.FIRED

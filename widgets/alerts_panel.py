@@ -41,7 +41,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("origin", "from"),
     ("state", "state"),
     ("rule", "alert"),
-    ("fired", "last fired (UTC)"),
+    ("fired", "fired (UTC)"),
     ("value", "value"),
     ("count", "times"),
 )

@@ -42,7 +42,7 @@ class StatusBar(StyledStatic):
     ) -> None:
         """Render the feed's state as of ``now`` (the monotonic clock); ``recording`` is
         what is being recorded (:meth:`app.live_recording.LiveRecording.status`), ``alerts``
-        the count of alerts fired and not yet seen (``🔔 2 alerts (A)``)."""
+        the count of alerts fired and not yet seen (``▲ 2 alerts (A)``)."""
         state = feed.state
         stats = feed.stats
         text = Text(no_wrap=True, overflow="ellipsis")
