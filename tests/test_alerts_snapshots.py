@@ -15,7 +15,7 @@ from app.config import Config
 from tests.dashboard_data import T0_NS, Scene
 from tests.feedkit import until
 from tests.test_dashboard_failures import toasts
-from tests.test_dashboard_snapshots import SnapCompare, one_market
+from tests.test_dashboard_snapshots import SnapCompare, one_market, settle
 
 RULES = [
     {"kind": "price", "market": "BTCUSD", "field": "bid", "above": "49000"},
@@ -63,4 +63,15 @@ def test_the_alerts_panel(snap_compare: SnapCompare, size: tuple[int, int]) -> N
     scene = Scene(Config(alerts=RULES))
     assert snap_compare(
         scene.app, terminal_size=size, press=["A"], run_before=fired(scene, runtime=True)
+    )
+
+
+@pytest.mark.parametrize("press", [["a"], ["a", "tab", "tab", "tab", "tab", "x", "enter"]],
+                         ids=["price", "refused"])  # fmt: skip
+def test_the_new_alert_dialog(snap_compare: SnapCompare, press: list[str]) -> None:
+    """``a`` on BTCUSD: a price rule's fields, the market filled in, the touch as the
+    level's hint; a level that is no price is refused with the reason, the dialog open."""
+    scene = Scene()
+    assert snap_compare(
+        scene.app, terminal_size=(80, 24), press=press, run_before=settle(one_market, scene)
     )

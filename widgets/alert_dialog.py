@@ -97,21 +97,27 @@ class AlertDialog(ModalScreen[AlertRule | None]):
             yield Label(title, id="alert-title")
             with Horizontal(classes="alert-row", id="alert-row-kind"):
                 yield Label("Kind")
-                yield Select[str](KINDS, value="price", allow_blank=False, id="alert-kind")
+                yield Select[str](
+                    KINDS, value="price", allow_blank=False, compact=True, id="alert-kind"
+                )
             for key in ALL_FIELDS:
                 with Horizontal(classes="alert-row", id=f"alert-row-{key}"):
                     yield Label(LABELS[key])
                     if key in CHOICES:
                         options = CHOICES[key]
                         yield Select[str](
-                            options, value=options[0][1], allow_blank=False, id=f"alert-{key}"
+                            options,
+                            value=options[0][1],
+                            allow_blank=False,
+                            compact=True,
+                            id=f"alert-{key}",
                         )
                     else:
                         value = self.market if key == "market" else ""
                         placeholder = PLACEHOLDERS.get(key, "")
                         if key == "level" and self.prices:
                             placeholder = f"now {self.prices}"
-                        yield Input(value, placeholder=placeholder, id=f"alert-{key}")
+                        yield Input(value, placeholder=placeholder, compact=True, id=f"alert-{key}")
             yield Label("", id="alert-hint")
             yield Label("", id="alert-error")
             with Horizontal(id="alert-buttons"):
