@@ -172,6 +172,7 @@ class DashboardScreen(Screen[None]):
         self.feed = feed
         self.config = config
         self.transport = transport
+        """The replay's transport (``sordash --replay``), None in a live session."""
         self.alerts = alerts if alerts is not None else AlertEngine(config.alert_rules())
         """The alert rules, evaluated on every refresh tick (:meth:`_check_alerts`)."""
         self.alerts_unseen = 0
@@ -180,7 +181,6 @@ class DashboardScreen(Screen[None]):
         """When each rule last fired, UTC ns (the recording's time in a replay)."""
         self.wall_clock: Callable[[], int] = time.time_ns
         """The wall clock (ns) alert times are read from in a live session (tests freeze it)."""
-        """The replay's transport (``sordash --replay``), None in a live session."""
         self._jumps_shown = 0
         self.clock = clock
         self.views: dict[str, MarketView] = {}
