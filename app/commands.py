@@ -37,6 +37,40 @@ COMMANDS: tuple[Command, ...] = (
     Command("group", "g", "group", "Group prices (tick multiples)", footer="Group"),
     Command("fill-size-next", "z", "next_fill_size", "Cost to fill: next size", footer="Size"),
     Command("fill-size-set", "Z", "set_fill_size", "Cost to fill: any size…", show=False),
+    # The ladder's columns and mode, for every market's ladder, and re-centring the current
+    # one (help and the palette; the footer has no room for them at 80 columns).
+    Command(
+        "ladder-notional", "n", "ladder_column('notional')", "Ladder: notional column", show=False
+    ),
+    Command(
+        "ladder-volume",
+        "v",
+        "ladder_column('volume')",
+        "Ladder: volume traded at each price (by inferred side)",
+        show=False,
+    ),
+    Command(
+        "ladder-cumulative",
+        "C",
+        "ladder_column('cumulative')",
+        "Ladder: cumulative amount column",
+        show=False,
+        key_display="C",
+    ),
+    Command(
+        "ladder-fixed",
+        "f",
+        "ladder_mode",
+        "Ladder: fixed-tick price axis / list of levels",
+        show=False,
+    ),
+    Command(
+        "ladder-recentre",
+        "c",
+        "ladder_recentre",
+        "Ladder: re-centre the fixed-tick ladder on the touch",
+        show=False,
+    ),
     Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
     Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),
     # The current market's tape: focused, it scrolls back (its own keys, in the footer then).

@@ -24,6 +24,10 @@ min_size = "0"                                  # only trades of at least this a
 min_sizes = { BTCUSD = "0.5", ETHUSD = "10" }   # per market, in its base units
 aggregate = false                               # one row per executed_at and price
 
+[ladder]
+columns = ["cumulative", "notional", "volume"]   # optional columns (default: cumulative)
+mode = "fixed"   # or "list" (the default): see LadderConfig
+
 [keys]          # binding id = key(s), e.g. remap subscribe to ctrl+n
 subscribe = "ctrl+n"
 
@@ -186,6 +190,38 @@ def check_tape(tape: TapeConfig) -> str | None:
     return None
 
 
+LADDER_COLUMNS: Final = ("cumulative", "notional", "volume")
+"""The depth ladder's optional columns (shown after price and amount, in this order)."""
+LADDER_MODES: Final = ("list", "fixed")
+
+
+class LadderConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """How every market's depth ladder starts (the keys change it for the session)."""
+
+    columns: list[str] = msgspec.field(default_factory=lambda: ["cumulative"])
+    """Optional columns: ``cumulative`` (running amount from the touch), ``notional``
+    (price x amount) and ``volume`` (traded at the price this session, by inferred side)."""
+    mode: str = "list"
+    """``list``: the book's levels, best first on each side of the spread line. ``fixed``:
+    every price on the market's tick (or grouping step) in a window that stands still while
+    the touch moves inside it."""
+
+
+def ladder_problem(ladder: LadderConfig) -> str | None:
+    """What is wrong with a ``[ladder]`` table (None: nothing), naming the key."""
+    for column in ladder.columns:
+        if column not in LADDER_COLUMNS:
+            return (
+                f"[ladder] columns: unknown column {column!r}; "
+                f"the columns are {', '.join(LADDER_COLUMNS)}"
+            )
+    if len(set(ladder.columns)) != len(ladder.columns):
+        return f"[ladder] columns: a column is named twice in {ladder.columns!r}"
+    if ladder.mode not in LADDER_MODES:
+        return f'[ladder] mode: {ladder.mode!r} is not "list" or "fixed"'
+    return None
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     """Everything sordash reads from its config file."""
 
@@ -197,6 +233,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     credentials: CredentialsConfig = msgspec.field(default_factory=CredentialsConfig)
     dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
     tape: TapeConfig = msgspec.field(default_factory=TapeConfig)
+    ladder: LadderConfig = msgspec.field(default_factory=LadderConfig)
     keys: dict[str, str] = msgspec.field(default_factory=dict)
     """Binding id -> key(s), comma separated, as Textual keymaps take them."""
     sizes: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -351,6 +388,9 @@ def load_config(path: Path | None = None) -> Config:
     tape_problem = check_tape(config.tape)
     if tape_problem is not None:
         raise ConfigError(f"config file {target}: {tape_problem}")
+    problem = ladder_problem(config.ladder)
+    if problem is not None:
+        raise ConfigError(f"config file {target}: {problem}")
     for name, value, schemes in (
         ("ws_url", config.ws_url, WS_SCHEMES),
         ("token_url", config.token_url, HTTP_SCHEMES),

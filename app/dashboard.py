@@ -40,7 +40,7 @@ from textual.worker import Worker, WorkerState
 
 from app.alerts import AlertEngine, AlertRule
 from app.commands import COMMAND_BY_ID, COMMANDS, Command
-from app.config import Config, ConfigError, check_tape
+from app.config import LADDER_COLUMNS, Config, ConfigError, LadderConfig, check_tape, ladder_problem
 from app.events import (
     BookResynced,
     ConnectionChanged,
@@ -61,6 +61,7 @@ from app.replay import ReplayTransport
 from app.session import Session
 from app.state_file import StateFileError
 from app.tape import TapeSettings
+from app.view_settings import ViewSettings, view_settings_file
 from styles import STYLES_DIR
 from styles.themes import SORDASH_THEMES, check_theme
 from widgets.alert_dialog import AlertDialog
@@ -148,6 +149,11 @@ class DashboardScreen(Screen[None]):
     """The display is frozen (``p``); data keeps flowing into the store."""
     layout_mode: var[str] = var("single", init=False)
     """The layout in effect (set by :meth:`apply_layout`, read by the tabs and tests)."""
+    ladder_columns: var[frozenset[str]] = var(frozenset({"cumulative"}), init=False)
+    """The optional columns of every market's ladder (``[ladder] columns``; ``C``, ``n``,
+    ``v`` toggle them): one setting for all ladders, as the config file has it."""
+    ladder_mode: var[str] = var("list", init=False)
+    """Every ladder's mode, ``list`` or ``fixed`` (``[ladder] mode``; ``f`` toggles it)."""
 
     class FeedEventReceived(Message):
         """A low-rate feed event (connection, subscription, error) reached the screen."""
@@ -206,9 +212,21 @@ class DashboardScreen(Screen[None]):
         change (a state, an error): the screen's own list, not the feed's dirty set."""
         self.recording: LiveRecording | None = None
         """The record key's recording (the app's), shown in the status bar."""
-        self.tape_settings: dict[str, TapeSettings] = {}
-        """Each market's tape settings as they are now (from ``[tape]``, then the keys);
-        kept when a market goes, so it comes back with them. What an integrator persists."""
+        self.view_file = view_settings_file()
+        saved = self.view_file.load(ViewSettings())
+        if self.view_file.problem:
+            log.warning("%s", self.view_file.problem)
+            self.general_error = self.view_file.problem
+        self.view_settings = saved
+        """What was set with keys (kept in ``view.json``, :mod:`app.view_settings`)."""
+        self.tape_settings: dict[str, TapeSettings] = dict(saved.tape)
+        """Each market's tape settings as they are now (from ``[tape]``, then the keys,
+        remembered across restarts); kept when a market goes, so it comes back with them."""
+        ladder = saved.ladder
+        if ladder is None or ladder_problem(ladder) is not None:
+            ladder = config.ladder  # no saved setting (or one this version cannot show)
+        self.set_reactive(DashboardScreen.ladder_columns, frozenset(ladder.columns))
+        self.set_reactive(DashboardScreen.ladder_mode, ladder.mode)
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -274,6 +292,30 @@ class DashboardScreen(Screen[None]):
             self._update_chrome(self.clock())
         else:
             self.repaint_now()
+
+    def watch_ladder_columns(self, columns: frozenset[str]) -> None:
+        """Every ladder shows the new columns at once."""
+        for view in self.views.values():
+            view.columns = columns
+        self._remember_ladder()
+
+    def watch_ladder_mode(self, mode: str) -> None:
+        """Every ladder shows the new mode at once."""
+        for view in self.views.values():
+            view.fixed = mode == "fixed"
+        self._remember_ladder()
+
+    def _remember_ladder(self) -> None:
+        self.view_settings.ladder = self.ladder_settings
+        self._save_view_settings()
+
+    @property
+    def ladder_settings(self) -> LadderConfig:
+        """The ladders' columns and mode as they are now, as the config file's ``[ladder]``
+        table would say them (for whoever saves them)."""
+        return LadderConfig(
+            columns=[c for c in LADDER_COLUMNS if c in self.ladder_columns], mode=self.ladder_mode
+        )
 
     def show_changes_soon(self) -> None:
         """Repaint the chrome on the next tick (the app learnt something the banner shows)."""
@@ -360,6 +402,10 @@ class DashboardScreen(Screen[None]):
         for view in new:
             view.display = False  # apply_layout shows it, and paints it as it does
             view.set_pace(self.pace)
+            view.set_reactive(MarketView.columns, self.ladder_columns)
+            view.ladder.columns = self.ladder_columns
+            view.set_reactive(MarketView.fixed, self.ladder_mode == "fixed")
+            view.ladder.fixed = self.ladder_mode == "fixed"
             self.views[view.market] = view
         if self.current not in self.views:
             # No watcher: the layout is applied below, once the new views are mounted.
@@ -506,6 +552,8 @@ class DashboardScreen(Screen[None]):
         if self._check_alerts(now):
             self._next_clock_update = 0.0  # the status bar counts it on this tick
         clock_due = now >= self._next_clock_update
+        for view in self.views.values():
+            view.follow_trades()  # hidden and frozen views too: the volume at price misses none
         if self.frozen:
             if clock_due:
                 self._next_clock_update = now + 1.0
@@ -760,6 +808,17 @@ class DashboardScreen(Screen[None]):
         view = self.views.get(market)
         if view is not None:
             view.tape_settings = settings
+        self.view_settings.tape[market] = settings
+        self._save_view_settings()
+
+    def _save_view_settings(self) -> None:
+        """Remember what was set with keys; a file that cannot be written is said, and the
+        settings hold for this session all the same."""
+        try:
+            self.view_file.save(self.view_settings)
+        except StateFileError as exc:
+            log.warning("%s", exc)
+            self.notify(f"{exc}: the setting holds until you quit", severity="error")
 
     def action_tape_min_size(self) -> None:
         """Ask for the smallest trade the current market's tape shows."""
@@ -782,6 +841,27 @@ class DashboardScreen(Screen[None]):
             settings = self.tape_settings.get(market, TapeSettings())
             aggregate = not settings.aggregate
             self.set_tape_settings(market, msgspec.structs.replace(settings, aggregate=aggregate))
+
+    def action_ladder_column(self, column: str) -> None:
+        """Show or hide one of the ladders' optional columns, in every market's ladder."""
+        if column in LADDER_COLUMNS:
+            self.ladder_columns = self.ladder_columns ^ {column}
+
+    def action_ladder_mode(self) -> None:
+        """Every ladder between the list of levels and the fixed-tick price axis."""
+        self.ladder_mode = "list" if self.ladder_mode == "fixed" else "fixed"
+
+    def action_ladder_recentre(self) -> None:
+        """Centre the current market's fixed-tick ladder on its touch (in list mode the
+        key says what it is for)."""
+        view = self._current_view()
+        if view is None:
+            return
+        if not view.fixed:
+            key = self.key_for("ladder-fixed")
+            self.notify(f"Re-centring is for the fixed-tick ladder ({key} shows it)", timeout=4)
+            return
+        view.recentre()
 
     def action_freeze(self) -> None:
         """Freeze or resume the display; the store keeps taking data meanwhile."""
@@ -1002,6 +1082,8 @@ class DashboardApp(App[None]):
         tape_problem = check_tape(self.config.tape)  # sizes as typed in code, not a file
         if tape_problem is not None:
             raise ConfigError(tape_problem)
+        if (problem := ladder_problem(self.config.ladder)) is not None:
+            raise ConfigError(problem)  # a config built in code is checked as a file's is
         for theme in SORDASH_THEMES:
             self.register_theme(theme)
         self.theme = self.config.dashboard.theme

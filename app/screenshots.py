@@ -2,13 +2,16 @@
 
 ``python -m app.screenshots DIR`` runs the app headless on a seeded simulator (the same
 path as ``sordash --demo``), waits until every book is LIVE and trades have printed, and
-writes SVGs into DIR: one market, four markets, the subscribe dialog and the help screen.
+writes SVGs into DIR: one market, four markets, the subscribe dialog, the help screen, and
+cost to fill beside the fixed-tick ladder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +34,8 @@ class Shot:
     markets: tuple[str, ...]
     size: tuple[int, int]
     keys: tuple[str, ...] = ()
+    opens_screen: bool = True
+    """Whether the keys open a screen of their own (else: they change the dashboard)."""
 
 
 SHOTS = (
@@ -38,6 +43,7 @@ SHOTS = (
     Shot("four_markets", ("BTCUSD", "ETHUSD", "LTCUSD", "BCHUSD"), (160, 48)),
     Shot("subscribe_dialog", ("BTCUSD", "ETHUSD"), (100, 30), ("s", "l", "t")),
     Shot("help", ("BTCUSD",), (100, 30), ("question_mark",)),
+    Shot("cost_to_fill_fixed_tick", ("BTCUSD",), (120, 44), ("f", "g", "g", "z"), opens_screen=False),
 )
 
 
@@ -71,7 +77,11 @@ async def take(shot: Shot, directory: Path) -> Path:
         await wait_for(lambda: app.dashboard.repaints >= painted + 3, "a few repaints after that")
         if shot.keys:
             await pilot.press(*shot.keys)
-            await wait_for(lambda: app.screen is not app.dashboard, "the keys' screen")
+            if shot.opens_screen:
+                await wait_for(lambda: app.screen is not app.dashboard, "the keys' screen")
+            else:
+                painted = app.dashboard.repaints
+                await wait_for(lambda: app.dashboard.repaints >= painted + 3, "their repaints")
             await pilot.pause()  # its first paint
         app.save_screenshot(filename=target.name, path=str(directory))
         await app.stop_feed()
@@ -88,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     directory = Path(args[0] if args else "screenshots")
     directory.mkdir(parents=True, exist_ok=True)
-    for path in asyncio.run(main_async(directory)):
-        print(path)
+    # The pictures show the defaults, not what this machine's user set with keys (the
+    # view settings and alerts files live in the state directory).
+    with tempfile.TemporaryDirectory() as state:
+        os.environ["XDG_STATE_HOME"] = state
+        for path in asyncio.run(main_async(directory)):
+            print(path)
     return 0
 
 

@@ -1,122 +1,121 @@
-"""Volume at price: the amount traded at each price this session, split by inferred side.
+"""VolumeAtPrice: the amount traded at each price this session, split by inferred side.
 
-Fed the tape's trades (:class:`app.tape.Trade`, whose side the tape inferred at arrival:
-buy, sell or unknown), for the ladder's volume column. Exact integers: amounts in 10**-18
-units, keyed by the exact price. Each market keeps at most ``limit`` prices; past that, the
-prices farthest from the newest trade's are forgotten (a tenth of the limit at once, so the
-cost is a sort per ``limit / 10`` new prices) and counted in ``evicted``.
+A minimal accumulator for the ladder's volume column, fed from a market's
+:class:`~app.tape.MarketTape` (its trades and their inferred sides, ``app/tape.py``): the
+tape keeps only its newest trades, so :meth:`VolumeAtPrice.follow` takes the trades added
+since it last looked (by their arrival ``seq``), and counts what it could no longer see in
+:attr:`VolumeAtPrice.missed` (more trades than the tape keeps between two looks, or a tape
+restored wholesale, as a replay's seek does). Exact: amounts in 10**-18 units, summed as
+integers. Headless (no Textual).
 """
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from bisect import bisect_left, bisect_right, insort
 
-from app.registry import MarketRegistry
-from app.tape import Side, Trade
-
-DEFAULT_VOLUME_PRICES: Final = 20_000
-"""Prices a market's volume keeps, at most (about 220 bytes each: 4.4 MB in all)."""
-
-_INDEX: Final = {Side.BUY: 0, Side.SELL: 1, Side.UNKNOWN: 2}
+from app.tape import MarketTape, Side
 
 
-class PriceVolume(NamedTuple):
-    """The amount traded at one price, by inferred aggressor side (10**-18 units)."""
+class VolumeAtPrice:
+    """Bought (aggressor buys) and sold (aggressor sells) amount per exact price.
 
-    buy: int = 0
-    sell: int = 0
-    unknown: int = 0
+    Trades whose side could not be inferred (:attr:`Side.UNKNOWN`) are kept apart in
+    :attr:`unknown_units`: the column shows sides, and guessing one would be inventing it.
+    """
+
+    __slots__ = (
+        "_bought",
+        "_prices",
+        "_seen_count",
+        "_seen_seq",
+        "_sold",
+        "_tape",
+        "missed",
+        "unknown_units",
+    )
+
+    def __init__(self) -> None:
+        self._bought: dict[int, int] = {}
+        self._sold: dict[int, int] = {}
+        self._prices: list[int] = []
+        """Every price traded at, ascending (for range sums)."""
+        self._tape: MarketTape | None = None
+        self._seen_count = 0
+        self._seen_seq = 0
+        self.missed = 0
+        """Trades this accumulator knows were added to the tape but never saw."""
+        self.unknown_units = 0
+        """Amount traded with no inferred side (not in either column)."""
+
+    def clear(self) -> None:
+        """Forget everything (a new session)."""
+        self._bought.clear()
+        self._sold.clear()
+        self._prices.clear()
+        self._tape = None
+        self._seen_count = self._seen_seq = self.missed = 0
+        self.unknown_units = 0
+
+    def add(self, price_units: int, amount_units: int, side: Side) -> None:
+        """Count one trade."""
+        if side is Side.UNKNOWN:
+            self.unknown_units += amount_units
+            return
+        table = self._bought if side is Side.BUY else self._sold
+        if price_units not in self._bought and price_units not in self._sold:
+            insort(self._prices, price_units)
+        table[price_units] = table.get(price_units, 0) + amount_units
+
+    def follow(self, tape: MarketTape | None) -> int:
+        """Take the trades added to ``tape`` since the last call; how many were taken.
+
+        O(new trades) in the usual case: the newest trades are at the tape's end (a late
+        one a few places before it). A different tape object, or one whose count went
+        back, was replaced (a replay's seek): what it holds now is taken as the session so
+        far, and the trades it no longer keeps are counted in :attr:`missed`.
+        """
+        if tape is None:
+            return 0
+        if tape is not self._tape or tape.count < self._seen_count:
+            self.clear()
+            self._tape = tape
+        new = tape.count - self._seen_count
+        if new <= 0:
+            return 0
+        last_seq = self._seen_seq
+        found = []
+        trades = tape.trades
+        for index in range(len(trades) - 1, -1, -1):
+            trade = trades[index]
+            if trade.seq > last_seq:
+                found.append(trade)
+                if len(found) == new:
+                    break
+        for trade in found:
+            self.add(trade.price_units, trade.amount_units, trade.side)
+            if trade.seq > self._seen_seq:
+                self._seen_seq = trade.seq
+        self.missed += new - len(found)
+        self._seen_count = tape.count
+        return len(found)
+
+    def between(self, low: int, high: int) -> tuple[int, int]:
+        """(bought, sold) at prices from ``low`` to ``high`` inclusive (10**-18 units)."""
+        prices = self._prices
+        start = bisect_left(prices, low)
+        stop = bisect_right(prices, high, start)
+        if start == stop:
+            return 0, 0
+        bought, sold = self._bought, self._sold
+        if stop == start + 1:
+            price = prices[start]
+            return bought.get(price, 0), sold.get(price, 0)
+        return (
+            sum(bought.get(p, 0) for p in prices[start:stop]),
+            sum(sold.get(p, 0) for p in prices[start:stop]),
+        )
 
     @property
-    def total(self) -> int:
-        """Every side together."""
-        return self.buy + self.sell + self.unknown
-
-
-_NONE: Final = PriceVolume()
-
-
-class MarketVolume:
-    """One market's volume at each price, bounded (see the module's docstring)."""
-
-    def __init__(self, market: str, limit: int = DEFAULT_VOLUME_PRICES) -> None:
-        if limit <= 0:
-            raise ValueError("the volume's price limit must be positive")
-        self.market = market
-        self.limit = limit
-        self._volume: dict[int, list[int]] = {}
-        """Price (10**-18 units) -> [buy, sell, unknown] amounts."""
-        self.trades = 0
-        """Trades added since the last clear."""
-        self.evicted = 0
-        """Prices forgotten to stay within ``limit`` since the last clear: while it is not
-        zero, prices far from the market hold less than they traded."""
-        self.last_price: int | None = None
-        """The newest trade's price, the centre the bound keeps."""
-
-    def __len__(self) -> int:
-        return len(self._volume)
-
-    def add(self, trade: Trade) -> None:
-        """Count one trade at its price and side."""
-        self.add_units(trade.price_units, trade.amount_units, trade.side)
-
-    def add_units(self, price_units: int, amount_units: int, side: Side) -> None:
-        """Count ``amount_units`` traded at ``price_units`` by ``side``."""
-        row = self._volume.get(price_units)
-        if row is None:
-            row = self._volume[price_units] = [0, 0, 0]
-        row[_INDEX[side]] += amount_units
-        self.trades += 1
-        self.last_price = price_units
-        if len(self._volume) > self.limit:
-            self._evict(price_units)
-
-    def _evict(self, centre: int) -> None:
-        keep = self.limit - max(1, self.limit // 10)
-        by_distance = sorted(self._volume, key=lambda price: abs(price - centre))
-        for price in by_distance[keep:]:
-            del self._volume[price]
-        self.evicted += len(by_distance) - keep
-
-    def at(self, price_units: int) -> PriceVolume:
-        """The volume at an exact price (zeros where nothing traded)."""
-        row = self._volume.get(price_units)
-        return _NONE if row is None else PriceVolume(*row)
-
-    def prices(self) -> list[int]:
-        """Every price that traded, ascending."""
-        return sorted(self._volume)
-
-    def clear(self) -> None:
-        """Forget every price (a new session, or the user's reset)."""
-        self._volume.clear()
-        self.trades = 0
-        self.evicted = 0
-        self.last_price = None
-
-
-class VolumeStore(MarketRegistry[MarketVolume]):
-    """Every market's volume at price; fed the tape's trades, read by the ladder."""
-
-    def __init__(self, limit: int = DEFAULT_VOLUME_PRICES) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def _create(self, market: str) -> MarketVolume:
-        return MarketVolume(market, self.limit)
-
-    def volume(self, market: str) -> MarketVolume:
-        """The volume for ``market``, created empty on first use."""
-        return self.obtain(market)
-
-    def add(self, market: str, trade: Trade) -> None:
-        """Count one of ``market``'s trades and mark the market dirty."""
-        self.obtain(market).add(trade)
-        self.dirty.add(market)
-
-    def clear(self) -> None:
-        """Forget every market's volume (each market stays, empty)."""
-        for market, volume in self.items.items():
-            volume.clear()
-            self.dirty.add(market)
+    def prices(self) -> int:
+        """How many distinct prices were traded at."""
+        return len(self._prices)

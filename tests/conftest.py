@@ -15,9 +15,9 @@ from app.redact import REDACTOR
 def _no_real_user_dirs(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No test writes into the real user data directory (the record key's default) nor
-    reads or writes the real state directory (the alerts file): the XDG data and state
-    homes are temporary directories for every test."""
+    """No test writes into the real user data or state directories (the record key's
+    default, the view settings and alerts files): the XDG data and state homes are
+    temporary directories for every test, so no test sees another's settings either."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
 

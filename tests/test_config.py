@@ -419,3 +419,45 @@ def test_alerts_that_are_not_tables_are_refused(tmp_path: Path) -> None:
 def test_a_config_built_in_code_is_checked_when_its_alerts_are_read() -> None:
     with pytest.raises(ConfigError, match=r"#1 \(trade BTCUSD\): size = 'lots': not a"):
         Config(alerts=[{"kind": "trade", "market": "BTCUSD", "size": "lots"}]).alert_rules()
+
+
+def test_the_ladder_table_sets_every_ladders_columns_and_mode(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[ladder]\ncolumns = ["notional", "volume"]\n'))
+    assert config.ladder.columns == ["notional", "volume"] and config.ladder.mode == "list"
+    assert load_config(write(tmp_path, '[ladder]\nmode = "fixed"\n')).ladder.mode == "fixed"
+    assert load_config(write(tmp_path, "env = 'sandbox'\n")).ladder.columns == ["cumulative"]
+    assert load_config(write(tmp_path, "[ladder]\ncolumns = []\n")).ladder.columns == []
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            '[ladder]\ncolumns = ["cumulative", "depth"]\n',
+            "[ladder] columns: unknown column 'depth'; "
+            "the columns are cumulative, notional, volume",
+        ),
+        ('[ladder]\ncolumns = ["volume", "volume"]\n', "[ladder] columns: a column is named twice"),
+        ('[ladder]\ncolumns = "volume"\n', "Expected `array`, got `str` - at `$.ladder.columns`"),
+        ("[ladder]\nrows = 3\n", "unknown field `rows` - at `$.ladder`"),
+        ('[ladder]\nmode = "static"\n', '[ladder] mode: \'static\' is not "list" or "fixed"'),
+    ],
+    ids=["unknown-column", "twice", "not-a-list", "unknown-key", "mode"],
+)
+def test_a_bad_ladder_table_is_refused_naming_the_key(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    path = write(tmp_path, table)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"config file {path}: ")
+    assert message in str(error.value)
+
+
+def test_the_app_refuses_a_bad_ladder_table_too() -> None:
+    from app.config import LadderConfig
+    from app.dashboard import DashboardApp
+    from app.feed import FeedClient
+
+    with pytest.raises(ConfigError, match=r"\[ladder\] columns: unknown column 'bars'"):
+        DashboardApp(feed=FeedClient(), config=Config(ladder=LadderConfig(columns=["bars"])))

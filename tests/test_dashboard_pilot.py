@@ -8,8 +8,9 @@ failure shown on its own market, a fresh snapshot, a clean quit. Waits are on co
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -266,3 +267,41 @@ async def test_quit_closes_the_connection_cleanly(how: str) -> None:
             await until(lambda: not app.is_running, "the app exits")
         assert feed.state is ConnectionState.STOPPED
         assert app.return_code in (0, None)
+
+
+def repainted(app: DashboardApp) -> Callable[[], bool]:
+    """True once the dashboard repainted after now."""
+    ticks = app.dashboard.repaints
+    return lambda: app.dashboard.repaints > ticks
+
+
+async def test_ladder_keys_on_a_live_feed() -> None:
+    """f and v on a live market: the fixed-tick ladder fills with the book as it flows, the
+    volume traded at its prices appears, C takes the totals off, c re-centres; the
+    columns never move while the data flows."""
+    async with dashboard("LTCUSD") as (app, _pilot, _feed):
+        await until(lambda: ladder_shows_touch(app, "LTCUSD"), "LTCUSD live")
+        view = app.dashboard.views["LTCUSD"]
+        press(app, "f", "v")
+        await until(lambda: view.fixed and "volume" in view.columns, "f and v taken")
+        await until(lambda: view.ladder._fixed_rows is not None, "the fixed-tick ladder painted")
+        prices = [float(p) for p in ladder_prices(view)]
+        assert len(prices) == view.ladder.window.rows, "a row for every price in the window"
+        assert {round(a - b, 2) for a, b in itertools.pairwise(prices)} == {0.01}
+
+        def volume_shown() -> bool:
+            rows = view.ladder._fixed_rows or []
+            return any(row.bought or row.sold for row in rows)
+
+        await until(volume_shown, "volume traded at the window's prices")
+        title = lines(view.ladder)[0]
+        assert "Vol b*" in title and "Total" in title
+        for count in range(5):  # a few repaints with data flowing: the title stays as it was
+            await until(repainted(app), "a repaint")
+            assert lines(view.ladder)[0] == title, f"after {count + 1} repaints"
+        press(app, "C")
+        await until(lambda: "Total" not in lines(view.ladder)[0], "C takes the totals off")
+        press(app, "c")
+        await until(lambda: view.ladder.window.top is not None, "re-centred on the touch")
+        assert app.dashboard.ladder_settings.columns == ["volume"]
+        assert app.dashboard.ladder_settings.mode == "fixed"

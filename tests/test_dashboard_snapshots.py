@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from app.config import Config, DashboardConfig
+from app.config import Config, DashboardConfig, LadderConfig
 from app.dashboard import DashboardApp
 from app.events import ConnectionState, SubState
 from app.feed import FeedClient
-from app.protocol import UNKNOWN_CHANNEL_PARAMS_CONFIGURATION
+from app.protocol import UNKNOWN_CHANNEL_PARAMS_CONFIGURATION, format_scaled, to_scaled
 from app.replay import ReplayTransport
 from tests.dashboard_data import (
     MONO,
@@ -226,6 +226,79 @@ def test_theme(snap_compare: SnapCompare, theme: str) -> None:
     each state still marked by its glyph (● ◐ ✗) and the large trade by ▮."""
     scene = Scene(Config(dashboard=DashboardConfig(theme=theme)))
     assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(many_states, scene))
+
+
+# ------------------------------------------------------------------ the ladder's columns
+
+
+@pytest.mark.parametrize(
+    ("columns", "size"),
+    [
+        (["notional"], (120, 40)),
+        (["volume"], (120, 40)),
+        (["cumulative", "notional", "volume"], (160, 40)),
+    ],
+    ids=["notional", "volume", "all"],
+)
+def test_ladder_columns(
+    snap_compare: SnapCompare, columns: list[str], size: tuple[int, int]
+) -> None:
+    """The ladder's optional columns from the config: notional (price x amount, cut to the
+    price's decimals), the session's volume at each price by inferred side (b*, s*), and
+    all three with the cumulative total (on a wider terminal: a column is shown when it
+    fits); every column aligned on the market's decimals."""
+    scene = Scene(Config(ladder=LadderConfig(columns=columns)))
+    assert snap_compare(scene.app, terminal_size=size, run_before=settle(one_market, scene))
+
+
+# ------------------------------------------------------------------ the fixed-tick ladder
+
+
+def fixed_tick() -> Config:
+    return Config(ladder=LadderConfig(mode="fixed"))
+
+
+def test_fixed_tick_ladder(snap_compare: SnapCompare) -> None:
+    """``[ladder] mode = "fixed"``: every price on the 0.01 tick, centred on the mid, empty
+    prices dimmed, the spread line under the window."""
+    scene = Scene(fixed_tick())
+    assert snap_compare(scene.app, terminal_size=(120, 40), run_before=settle(one_market, scene))
+
+
+@pytest.mark.parametrize(
+    "shift", ["0.06", "0.25"], ids=["touch-moved-inside", "touch-left-recentred"]
+)
+def test_fixed_tick_ladder_after_a_move(snap_compare: SnapCompare, shift: str) -> None:
+    """The book painted centred on 50000.00, then moved up by ``shift`` (a new snapshot):
+    by 0.06 the touch stays inside the window, which stands still (the mid off centre);
+    by 0.25 the touch left it, and the window re-centred on the new mid, 50000.25."""
+    scene = Scene(fixed_tick())
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await settle(one_market, scene)(pilot)
+        bids, asks = book_levels("BTCUSD")
+        up = [
+            [
+                dict(x, price=format_scaled(to_scaled(x["price"]) + to_scaled(shift), 2))
+                for x in side
+            ]
+            for side in (bids, asks)
+        ]
+        scene.ingest(snapshot_frame("BTCUSD", up[0], up[1], offset_ms=2000), MONO - 0.3)
+        scene.app.dashboard.repaint_now()
+        await pilot.pause()
+
+    assert snap_compare(scene.app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_fixed_tick_ladder_grouped(snap_compare: SnapCompare) -> None:
+    """Grouped by 10 ticks (``g``) in fixed mode: one row per 0.10, bids rounded down and
+    asks up into their rows; the volume at price counts the trades nearest each row (every
+    trade here was within 0.05 of 50000.00: its column adds up to the header's Vol)."""
+    scene = Scene(Config(ladder=LadderConfig(columns=["cumulative", "volume"], mode="fixed")))
+    assert snap_compare(
+        scene.app, terminal_size=(120, 40), press=["g"], run_before=settle(one_market, scene)
+    )
 
 
 # ------------------------------------------------------------------ the replay transport

@@ -19,6 +19,7 @@ from app.config import Config, DashboardConfig, TapeConfig
 from app.dashboard import DashboardApp
 from app.protocol import format_scaled, to_scaled
 from app.tape import TapeSettings
+from app.view_settings import ViewSettings, view_settings_file
 from tests.dashboard_data import Scene
 from tests.feedkit import make_feed, running_sim, until
 from tests.tapekit import add_trades, tape_of, tape_text
@@ -296,3 +297,33 @@ async def test_aggregated_a_sweep_that_sums_to_a_large_trade_is_marked() -> None
         for row, line in zip(tape.rows, lines, strict=False):
             assert line.endswith(LARGE_MARK) == (row.amount_units >= threshold), line
         assert any(row.prints > 1 and row.amount_units >= threshold for row in tape.rows)
+
+
+async def test_tape_settings_made_with_keys_are_remembered_across_restarts() -> None:
+    """``x`` and ``m`` on BTCUSD are kept in view.json (in the state directory, a temporary
+    one in tests): a new dashboard starts with them, over what the config says."""
+    scene = Scene()
+    async with scene.app.run_test(size=SIZE) as pilot:
+        await started(scene, pilot)
+        await pilot.press("x")
+    saved = view_settings_file().load(ViewSettings())
+    assert saved.tape == {"BTCUSD": TapeSettings(aggregate=True)}
+    again = Scene(Config(tape=TapeConfig(min_size="1")))
+    async with again.app.run_test(size=SIZE) as pilot:
+        await started(again, pilot)
+        assert again.app.dashboard.tape_settings["BTCUSD"] == TapeSettings(aggregate=True)
+        assert tape_text(tape_of(again.app))[0] == "Trades aggregated"
+
+
+async def test_a_view_settings_file_that_is_not_one_is_named_and_kept() -> None:
+    path = view_settings_file().path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"tape": {"BTCUSD": {"aggregate": "yes"}}}')
+    scene = Scene()
+    async with scene.app.run_test(size=SIZE) as pilot:
+        await started(scene, pilot)
+        assert "view.json: not a sordash settings file" in scene.app.dashboard.general_error
+        assert scene.app.dashboard.tape_settings == {"BTCUSD": TapeSettings()}
+        await pilot.press("x")
+    assert path.with_name("view.json.bad").read_text().startswith('{"tape"'), "kept aside"
+    assert view_settings_file().load(ViewSettings()).tape["BTCUSD"].aggregate

@@ -1,19 +1,31 @@
 """DepthLadder: one market's book as a price ladder, asks above, bids below.
 
+Two modes. *List* (the default): the best levels of each side, either side of the spread
+line; a move of the touch shifts every row of its side. *Fixed tick* (:attr:`DepthLadder.fixed`):
+every price on the market's tick (or the grouping step) in a window of ``2 x depth + 1``
+rows, empty ones included, standing still while the touch moves inside it
+(:class:`app.ladder.FixedWindow`: it re-centres when the touch comes within two rows of an
+edge, or on :meth:`DepthLadder.recentre`), the spread line under it. A move of the touch
+there changes only the rows between the old and the new touch, and only those are
+repainted.
+
 Rendered with the Line API (``render_line`` returning a :class:`Strip`): the screen calls
 :meth:`DepthLadder.show` at most once per refresh tick for a dirty market, which computes
 the visible rows once; the strips are built lazily at the widget's width and cached until
 the next change. Measured at ~1.4 ms per repaint against ~11 ms for a ``DataTable``.
 
-Columns: price, amount and cumulative amount (exact decimals, aligned on the point by
-padding zeros, which never changes a value), then a bar proportional to the cumulative
-depth. The touch (best bid and ask) is emphasised; a level whose amount changed flashes
-for :attr:`DepthLadder.FLASH_SECONDS`.
+Columns: price and amount, then those chosen in :attr:`DepthLadder.columns` (each shown
+when it fits): the cumulative amount, the notional (price x amount, exact integers) and the
+volume traded at the price this session by inferred side (:class:`app.volume.VolumeAtPrice`),
+then a bar proportional to the cumulative depth. Figures are exact decimals aligned on the
+point by padding zeros (which never changes a value), with the market's decimals
+(:class:`app.ladder.MarketPrecision`) in columns that only grow. The touch (best bid and
+ask) is emphasised; a level whose amount changed flashes for
+:attr:`DepthLadder.FLASH_SECONDS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -23,12 +35,25 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from app.books import Book, BookLevel, cumulative, group_levels
-from app.protocol import SCALE, decimal_places, format_scaled
+from app.ladder import (
+    FixedRow,
+    FixedWindow,
+    MarketPrecision,
+    bucket_of,
+    fixed_rows,
+    format_thousands,
+    notional_units,
+    window_levels,
+)
+from app.protocol import decimal_places, format_scaled
+from app.volume import VolumeAtPrice
 from widgets.quiet import CachedStyles
 
 _EIGHTHS: Final = " ▏▎▍▌▋▊▉"
 GROUP_MULTIPLES: Final = (0, 10, 100, 1000)
 """Grouping steps cycled by ``g``, as multiples of the market's tick (0: no grouping)."""
+DEFAULT_COLUMNS: Final = frozenset({"cumulative"})
+"""The optional columns (:data:`app.config.LADDER_COLUMNS`) shown unless told otherwise."""
 
 
 @dataclass(frozen=True)
@@ -41,19 +66,32 @@ class _Row:
     is_bid: bool
     touch: bool
     flash: bool
+    notional: str = ""
+    bought: str = ""
+    sold: str = ""
+    empty: bool = False
+    """A fixed-tick row with no level at its price (its price alone is shown)."""
 
 
-def _places(levels: Sequence[BookLevel], attr: int) -> int:
-    """The most fraction digits among the levels' wire spellings (price: 0, amount: 1)."""
-    return max(
-        (decimal_places(level.amount if attr else level.price) for level in levels), default=0
-    )
+_TOUCH: Final = 3
+"""Where the touch flag is in a row key's fast part (:meth:`DepthLadder._row_key`)."""
 
 
-def tick_units(book: Book) -> int:
-    """The market's tick, guessed from the finest price spelling at the touch."""
-    places = _places(book.bids.top(5) + book.asks.top(5), 0)
-    return int(10 ** (SCALE - min(places, SCALE)))
+@dataclass(frozen=True)
+class _Cols:
+    """Column widths as laid out (0: the column is not shown), and the bar's."""
+
+    price: int
+    amount: int
+    total: int
+    notional: int
+    volume: int
+    """Each of the two volume columns (bought, sold)."""
+    bar: int
+
+
+_NO_COLS: Final = _Cols(0, 0, 0, 0, 0, 0)
+_TITLES: Final = {"total": "Total", "notional": "Notional", "bought": "Vol b*", "sold": "Vol s*"}
 
 
 def format_bps(bps: float) -> str:
@@ -76,6 +114,7 @@ class DepthLadder(CachedStyles):
         "depth-ladder--spread",
         "depth-ladder--alert",
         "depth-ladder--stale",
+        "depth-ladder--empty",
     }
 
     DEFAULT_CSS = """
@@ -105,6 +144,21 @@ class DepthLadder(CachedStyles):
         """Grouping step as a multiple of the tick; 0 shows every level as it is."""
         self.group_step_units = 0
         """The current grouping step in 10**-18 units (0: none)."""
+        self.columns: frozenset[str] = DEFAULT_COLUMNS
+        """The optional columns shown (of :data:`app.config.LADDER_COLUMNS`), each when it
+        fits, always in that order."""
+        self.volume: VolumeAtPrice | None = None
+        """The market's volume at price (the view's, fed from its tape): the volume column."""
+        self.fixed = False
+        """Fixed-tick mode: every price of :attr:`window`, the view standing still."""
+        self.window = FixedWindow()
+        """The prices the fixed-tick mode shows (placed around the touch, kept while it
+        stays inside)."""
+        self._fixed_rows: list[_Row] | None = None
+        """The fixed-tick window's rows as last read (None: the list layout is shown)."""
+        self._built_layout: object = None
+        self._lines_top: int | None = None
+        """The fixed-tick window's top price its lines were last laid out for."""
         self._book: Book | None = None
         self._now = 0.0
         self._message = ""
@@ -120,19 +174,22 @@ class DepthLadder(CachedStyles):
         """Clock time at which the earliest flash ends (the screen repaints then)."""
         self._strips: list[Strip] | None = None
         self._strips_width = -1
-        self._computed_for = -1
-        """``levels_per_side`` the rows were last read for."""
+        self._computed_for: tuple[int, int] | None = None
+        """The sizes (levels per side, fixed-tick rows) the rows were last read for."""
         self._shown: tuple[object, ...] = ()
         self._line_keys: list[object] = []
         """What each built line shows (to rebuild and repaint only the lines that change)."""
-        self._cols: tuple[int, int, int, bool, int] = (0, 0, 0, False, 0)
+        self._cols = _NO_COLS
         self._bar_scale = 0
         """The cumulative total a full-width bar stands for, as last painted."""
         self._built_stale = False
-        self._sticky_for: tuple[int, int] = (0, -1)
-        """The book and grouping the sticky decimals and widths belong to."""
+        self.precision = MarketPrecision()
+        """The market's decimals and tick as seen this session (only ever finer)."""
         self._sticky_places = (0, 0)
-        self._sticky_widths = (0, 0, 0)
+        """The decimals the rows were last formatted with (the precision's, then)."""
+        self._sticky_widths: dict[str, int] = {}
+        """Column widths: they grow with what is shown and never shrink while this ladder
+        lives (one market's view), so no column moves sideways while data flows."""
         self._built_n = -1
         self._built_group = 0
         self._slow_at = 0.0
@@ -147,7 +204,7 @@ class DepthLadder(CachedStyles):
         self._moved_at = float("-inf")
         self.due_at: float | None = None
         """When rows held back behind the touch are to be repainted (None: none held)."""
-        self._combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
+        self._combos: dict[tuple[bool, bool, bool], tuple[Style, ...]] = {}
         self._combos_stale = False
 
     # ------------------------------------------------------------------ model
@@ -156,6 +213,25 @@ class DepthLadder(CachedStyles):
     def levels_per_side(self) -> int:
         """Levels that fit per side at the current height (header and spread lines aside)."""
         return max(1, min(self.depth, (self._current_size.height - 2) // 2))
+
+    @property
+    def window_rows(self) -> int:
+        """Rows of the fixed-tick window at the current height: ``2 x depth + 1``, fewer
+        when the widget is short (the title and spread lines aside)."""
+        return max(1, min(2 * self.depth + 1, self._current_size.height - 2))
+
+    def _size_key(self) -> tuple[int, int]:
+        return (self.levels_per_side, self.window_rows if self.fixed else 0)
+
+    def set_fixed(self, fixed: bool) -> None:
+        """Fixed-tick mode on or off; the next show lays every line out again."""
+        self.fixed = fixed
+        self.window.recentre()
+        self.relayout()
+
+    def recentre(self) -> None:
+        """Centre the fixed-tick window on the touch at the next show."""
+        self.window.recentre()
 
     @property
     def _current_size(self) -> Size:
@@ -197,6 +273,9 @@ class DepthLadder(CachedStyles):
         painted = self._painted_touch
         width = self._current_size.width
         if not urgent and self._strips is not None and self._strips_width == width:
+            if self._fixed_rows is not None:
+                self._show_fixed(book, now, touch)
+                return
             moved = self._touch_prices(touch) != self._touch_prices(painted)
             if moved and touch[2:] == painted[2:]:  # the prices alone moved, no state
                 move_due = self._moved_at + self.MOVE_SECONDS * self.pace
@@ -214,6 +293,36 @@ class DepthLadder(CachedStyles):
             if moved:
                 self._moved_at = now
         self._painted_touch = touch
+        self._read_and_update(now, urgent)
+
+    def _show_fixed(self, book: Book | None, now: float, touch: tuple[object, ...]) -> None:
+        """A refresh tick of the fixed-tick ladder: the list's pacing (a move of the touch
+        at most every :attr:`MOVE_SECONDS`, the picture held whole until then; the rows
+        behind the touch every :attr:`DEEP_SECONDS`), but a move repaints only the rows
+        from the old touch to the new one (:meth:`_update_fixed_touch`), not a side.
+        Only a move of the window itself (a re-centre) reads and repaints every row."""
+        painted = self._painted_touch
+        moved = self._touch_prices(touch) != self._touch_prices(painted)
+        deep_due = now - self._deep_at >= self.DEEP_SECONDS * self.pace
+        if moved and touch[2:] == painted[2:]:  # the prices alone moved, no state
+            move_due = self._moved_at + self.MOVE_SECONDS * self.pace
+            if now < move_due:
+                self.due_at = move_due if self.due_at is None else min(self.due_at, move_due)
+                return  # the picture on screen stays whole until the move is due
+        elif not deep_due and touch == painted:
+            self._hold_deep()  # the touch is as painted and the rest is not due
+            return
+        if moved:
+            self._moved_at = now
+        if not deep_due and self._update_fixed_touch(book, now):
+            self._painted_touch = touch
+            self._hold_deep()
+            return
+        self._painted_touch = touch
+        self._read_and_update(now, urgent=False)
+
+    def _read_and_update(self, now: float, urgent: bool) -> None:
+        """Read the rows, then repaint the lines that changed (those due now)."""
         self._compute(self.levels_per_side)
         shown = self._shown_key()
         if shown == self._shown and self._strips is not None:
@@ -284,17 +393,20 @@ class DepthLadder(CachedStyles):
         ladder is read as usual, and nothing was changed here.
         """
         if book is None or not book.has_data or not self._bids or not self._asks:
-            return False
+            return False  # (the fixed-tick layout has no list rows: never in place here)
         bids, asks = self._levels(book, 1, self.group_step_units)
         price_places, amount_places = self._sticky_places
         n, keys = self.levels_per_side, self._line_keys
         if not bids or not asks or n != self._built_n or len(keys) < n + 3:
             return False
-        aw, tw = self._cols[1], self._cols[2]
-        for level in (bids[0], asks[0]):
-            amount = format_scaled(level.amount_units, amount_places)
-            if decimal_places(level.amount) > amount_places or len(amount) > min(aw, tw):
-                return False
+        precision = self.precision
+        precision.see((bids[0], asks[0]))
+        if (precision.price_places, precision.amount_places) != self._sticky_places:
+            return False  # more decimals than the rows were written with: read them all
+        bid = self._rows(bids, True, price_places, amount_places)[0]
+        ask = self._rows(asks, False, price_places, amount_places)[0]
+        if not (self._fits(bid) and self._fits(ask)):
+            return False  # a column would grow: every line is rebuilt
         middle_text, middle_alert = self._spread_text(book, price_places, self._message)
         if "\n" in middle_text:
             return False
@@ -306,7 +418,7 @@ class DepthLadder(CachedStyles):
                 flash_until[key] = now + self.FLASH_SECONDS
             previous[key] = level.amount_units
         self.flash_deadline = min(flash_until.values()) if flash_until else None
-        bid = self._rows(bids, True, price_places, amount_places)[0]
+        bid = self._rows(bids, True, price_places, amount_places)[0]  # with its flash
         ask = self._rows(asks, False, price_places, amount_places)[0]
         self._bids[0], self._asks[0] = bid, ask
         self._middle, self._middle_alert = middle_text, middle_alert
@@ -363,33 +475,37 @@ class DepthLadder(CachedStyles):
             self._middle_alert,
             self._stale,
             self.group_step_units,
+            None if self._fixed_rows is None else (tuple(self._fixed_rows), self.window.top),
         )
 
     def _compute(self, n: int) -> None:
-        """Read the top ``n`` levels per side into rows, flashes and the middle line."""
-        self._computed_for = n
+        """Read the top ``n`` levels per side (or the fixed-tick window) into rows, flashes
+        and the middle line."""
+        self._computed_for = self._size_key()
         book, now, message = self._book, self._now, self._message
         self._stale = book is not None and book.stale
+        self._fixed_rows = None
         if book is None or not book.has_data:
             self._asks, self._bids, self._max_total = [], [], 0
             self.reset_flashes()
             self._middle = message or self._waiting_text(book)
             self._middle_alert = bool(message)
             return
+        # Decimals come from the market (every level of each snapshot, and every level
+        # shown since), not from the rows on screen now, and the column widths only grow:
+        # a column that moved sideways each time the widest visible level changed was hard
+        # to read, and every move repainted the whole ladder.
+        precision = self.precision
+        precision.see_book(book)
         multiple = self.group_multiple
-        self.group_step_units = tick_units(book) * multiple if multiple else 0
+        self.group_step_units = precision.tick_units * multiple if multiple else 0
+        if self.fixed and self._compute_fixed(book, now, message):
+            return
         bids, asks = self._levels(book, n, self.group_step_units)
+        precision.see(bids)
+        precision.see(asks)
         self._flash(bids, asks, now)
-        # Decimals and column widths only grow while the same book is shown: a column that
-        # moved sideways each time the widest visible level changed was hard to read, and
-        # every move repainted the whole ladder.
-        identity = (id(book), self.group_step_units)
-        if identity != self._sticky_for:
-            self._sticky_for = identity
-            self._sticky_places = (0, 0)
-            self._sticky_widths = (0, 0, 0)
-        price_places = max(_places(bids, 0), _places(asks, 0), self._sticky_places[0])
-        amount_places = max(_places(bids, 1), _places(asks, 1), self._sticky_places[1])
+        price_places, amount_places = precision.price_places, precision.amount_places
         self._sticky_places = (price_places, amount_places)
         self._bids = self._rows(bids, True, price_places, amount_places)
         self._asks = self._rows(asks, False, price_places, amount_places)
@@ -398,6 +514,145 @@ class DepthLadder(CachedStyles):
             self._asks[-1].total_units if self._asks else 0,
         )
         self._middle, self._middle_alert = self._spread_text(book, price_places, message)
+
+    def _compute_fixed(self, book: Book, now: float, message: str) -> bool:
+        """Read the fixed-tick window's rows (placing the window first); False when there is
+        nothing to place it on (both sides empty, a message over several lines): then the
+        list layout says so."""
+        precision, window = self.precision, self.window
+        step = self.group_step_units or precision.tick_units
+        best_bid, best_ask = book.best_bid, book.best_ask
+        window.follow(
+            None if best_bid is None else bucket_of(best_bid.price_units, step, True),
+            None if best_ask is None else bucket_of(best_ask.price_units, step, False),
+            self.window_rows,
+            step,
+        )
+        top, bottom = window.top, window.bottom
+        if top is None or bottom is None or "\n" in message:
+            return False
+        off_grid: list[BookLevel] = []
+        bids = window_levels(book.bids.iter(), step, True, bottom, off_grid)
+        asks = window_levels(book.asks.iter(), step, False, top, off_grid)
+        precision.see(off_grid)
+        precision.see(bids)
+        precision.see(asks)
+        multiple = self.group_multiple
+        if precision.tick_units * (multiple or 1) != step:
+            # A price finer than the tick seen so far (the tick only gets finer): the grid
+            # is the new tick's, and the window is placed on it afresh.
+            self.group_step_units = precision.tick_units * multiple if multiple else 0
+            return self._compute_fixed(book, now, message)
+        self._flash(bids, asks, now)
+        self._sticky_places = (precision.price_places, precision.amount_places)
+        rows = [self._fixed_row(fixed, step) for fixed in fixed_rows(window, bids, asks)]
+        self._fixed_rows = rows
+        self._asks, self._bids = [], []
+        self._max_total = max((row.total_units for row in rows), default=0)
+        self._middle, self._middle_alert = self._spread_text(book, precision.price_places, message)
+        return True
+
+    def _fixed_row(self, fixed: FixedRow, step: int) -> _Row:
+        """One fixed-tick row as shown, at the decimals of :attr:`_sticky_places`."""
+        price_places, amount_places = self._sticky_places
+        price = format_scaled(fixed.price_units, price_places)
+        level = fixed.level
+        if level is None:
+            row = _Row(price, "", "", 0, fixed.price_units, fixed.is_bid, False, False, empty=True)
+        else:
+            row = _Row(
+                price,
+                format_scaled(level.amount_units, amount_places),
+                format_scaled(fixed.total_units, amount_places),
+                fixed.total_units,
+                fixed.price_units,
+                fixed.is_bid,
+                fixed.best,
+                (fixed.is_bid, fixed.price_units) in self._flash_until,
+            )
+        if "notional" in self.columns or "volume" in self.columns:
+            row = self._with_columns(row, level, price_places, amount_places, step)
+        return row
+
+    def _fixed_touch(self, book: Book) -> tuple[int | None, int | None]:
+        """The touch's buckets on the fixed-tick window's grid (None: a side is empty)."""
+        step = self.window.step
+        bid, ask = book.best_bid, book.best_ask
+        return (
+            None if bid is None else bucket_of(bid.price_units, step, True),
+            None if ask is None else bucket_of(ask.price_units, step, False),
+        )
+
+    def _update_fixed_touch(self, book: Book | None, now: float) -> bool:
+        """The fixed-tick ladder's touch in place: read and repaint only the rows from the
+        painted touch to the new one (a move of the touch changes nothing else but totals,
+        which follow at their slow pace); the rows behind it are read when due.
+
+        False when that cannot be done exactly (the window would move, a column would grow,
+        the decimals or the layout changed): then the whole window is read, as usual.
+        """
+        rows, strips, window = self._fixed_rows, self._strips, self.window
+        if book is None or not book.has_data or rows is None or strips is None:
+            return False
+        if self._layout_key() != self._built_layout or window.top != self._lines_top:
+            return False
+        bid_bucket, ask_bucket = self._fixed_touch(book)
+        if not window.holds(bid_bucket, ask_bucket):
+            return False
+        keys = self._line_keys
+        ys = [y for y, row in enumerate(rows, start=1) if row.touch]
+        for bucket in (bid_bucket, ask_bucket):
+            y = None if bucket is None else window.row_of(bucket)
+            if y is not None:
+                ys.append(y + 1)
+        if not ys:
+            return False
+        first, last = min(ys), max(ys)
+        low, high = window.price_at(last - 1), window.price_at(first - 1)
+        step = window.step
+        bids = window_levels(book.bids.iter(), step, True, low)
+        asks = window_levels(book.asks.iter(), step, False, high)
+        precision = self.precision
+        if any(level.price_units % step for level in (*bids, *asks)):
+            return False  # off the grid (a finer tick): the window is placed anew
+        precision.see(bids)
+        precision.see(asks)
+        if (precision.price_places, precision.amount_places) != self._sticky_places:
+            return False
+        previous, flash_until = self._previous, self._flash_until
+        for levels, is_bid in ((bids, True), (asks, False)):
+            for level in levels:
+                key = (is_bid, level.price_units)
+                if previous.get(key, level.amount_units) != level.amount_units:
+                    flash_until[key] = now + self.FLASH_SECONDS
+                previous[key] = level.amount_units
+        prices = [window.price_at(y - 1) for y in range(first, last + 1)]
+        new = [self._fixed_row(fixed, step) for fixed in fixed_rows(window, bids, asks, prices)]
+        if not all(self._fits(row) for row in new):
+            return False
+        middle_text, middle_alert = self._spread_text(book, self._sticky_places[0], self._message)
+        if "\n" in middle_text:
+            return False
+        # Every check passed: from here the rows are changed in place.
+        self.flash_deadline = min(flash_until.values()) if flash_until else None
+        width, cols = self._current_size.width, self._cols
+        base = self.base_style()
+        self._ensure_combos(base)
+        changed: list[int] = []
+        for y, row in enumerate(new, start=first):
+            rows[y - 1] = row
+            row_key = self._row_key(row, cols)
+            if keys[y] != row_key:
+                keys[y] = row_key
+                strips[y] = self._row_strip(row, cols, width, base)
+                changed.append(y)
+        self._middle, self._middle_alert = middle_text, middle_alert
+        middle_y = len(rows) + 1
+        if self._repaint_middle(middle_y, width, base):
+            changed.append(middle_y)
+        if changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
+        return True
 
     @staticmethod
     def _waiting_text(book: Book | None) -> str:
@@ -437,7 +692,7 @@ class DepthLadder(CachedStyles):
     ) -> list[_Row]:
         totals = cumulative(levels)
         flash_until = self._flash_until
-        return [
+        rows = [
             _Row(
                 format_scaled(level.price_units, price_places),
                 format_scaled(level.amount_units, amount_places),
@@ -450,6 +705,62 @@ class DepthLadder(CachedStyles):
             )
             for index, (level, total) in enumerate(zip(levels, totals, strict=True))
         ]
+        columns = self.columns
+        if "notional" in columns or "volume" in columns:
+            rows = [
+                self._with_columns(row, level, price_places, amount_places)
+                for row, level in zip(rows, levels, strict=True)
+            ]
+        return rows
+
+    def _with_columns(
+        self,
+        row: _Row,
+        level: BookLevel | None,
+        price_places: int,
+        amount_places: int,
+        step: int | None = None,
+    ) -> _Row:
+        """``row`` with its notional and volume at price (the columns that are on); a row
+        stands for the prices of ``step`` (default: the grouping step) from its own."""
+        notional = bought = sold = ""
+        columns = self.columns
+        if "notional" in columns and level is not None:
+            notional = format_thousands(
+                notional_units(level.price_units, level.amount_units), price_places
+            )
+        volume = self.volume
+        if "volume" in columns and volume is not None:
+            low, high = self._price_range(
+                row.price_units, self.group_step_units if step is None else step
+            )
+            bought_units, sold_units = volume.between(low, high)
+            bought = format_scaled(bought_units, amount_places) if bought_units else ""
+            sold = format_scaled(sold_units, amount_places) if sold_units else ""
+        return _Row(
+            row.price,
+            row.amount,
+            row.total,
+            row.total_units,
+            row.price_units,
+            row.is_bid,
+            row.touch,
+            row.flash,
+            notional,
+            bought,
+            sold,
+            row.empty,
+        )
+
+    @staticmethod
+    def _price_range(price: int, step: int) -> tuple[int, int]:
+        """The traded prices a row's volume counts, inclusive: its own price, or (grouped,
+        or in the fixed-tick mode) those nearest it on the ``step`` grid, within half a step
+        (halfway goes down, as :meth:`app.ladder.FixedWindow.snap`). Rows of one grid share
+        no price, so the column adds up to the session's volume in view."""
+        if not step:
+            return price, price
+        return price - (step - 1) // 2, price + step // 2
 
     def _flash(self, bids: list[BookLevel], asks: list[BookLevel], now: float) -> None:
         """Start flashes for levels whose amount changed since the last show; expire old ones."""
@@ -475,16 +786,21 @@ class DepthLadder(CachedStyles):
         self._flash_until.clear()
         self.flash_deadline = None
 
+    def relayout(self) -> None:
+        """Build every line again on the next paint (the columns or the mode changed)."""
+        self._strips = None
+        self.refresh()
+
     def _invalidate(self) -> None:
         """Read the rows again at the next paint (depth, grouping or size changed)."""
         self._strips = None
-        self._computed_for = -1
+        self._computed_for = None
         self.refresh()
 
     def on_resize(self) -> None:
         """The size changed: rebuild the strips at the new size on the next paint."""
         self._strips = None
-        self._computed_for = -1
+        self._computed_for = None
 
     # ------------------------------------------------------------------ rendering
 
@@ -492,9 +808,8 @@ class DepthLadder(CachedStyles):
         """One line of the ladder (Line API)."""
         width = self._current_size.width
         if self._strips is None or self._strips_width != width:
-            n = self.levels_per_side
-            if self._computed_for != n:
-                self._compute(n)
+            if self._computed_for != self._size_key():
+                self._compute(self.levels_per_side)
                 self._shown = self._shown_key()
             self._strips = self._build(width, self._current_size.height)
             self._strips_width = width
@@ -502,25 +817,91 @@ class DepthLadder(CachedStyles):
         strips = self._strips
         return strips[y] if y < len(strips) else Strip.blank(width, self.base_style())
 
-    def _layout_rows(self) -> tuple[list[_Row | None], list[_Row | None]]:
-        """The rows as painted top to bottom: asks (padded above), then bids (padded below)."""
+    def _plan(self) -> tuple[list[_Row | None], int]:
+        """The lines under the title as painted, top to bottom, and the spread line's ``y``
+        (its place in the list holds None). List layout: the asks (padded above), the
+        spread line, the bids (padded below). Fixed tick: the window's rows, then the
+        spread line."""
+        fixed = self._fixed_rows
+        if fixed is not None:
+            return [*fixed, None], len(fixed) + 1
         n = self.levels_per_side
-        rows: list[_Row | None] = [None] * (n - len(self._asks)) + list(reversed(self._asks))
-        bid_rows: list[_Row | None] = list(self._bids) + [None] * (n - len(self._bids))
-        return rows, bid_rows
+        rows: list[_Row | None] = [None] * (n - len(self._asks))
+        rows.extend(reversed(self._asks))
+        rows.append(None)
+        rows.extend(self._bids)
+        rows.extend([None] * (n - len(self._bids)))
+        return rows, n + 1
 
-    def _columns(
-        self, width: int, rows: list[_Row | None], bid_rows: list[_Row | None]
-    ) -> tuple[int, int, int, bool, int]:
-        all_rows = [r for r in (*rows, *bid_rows) if r is not None]
-        spw, saw, stw = self._sticky_widths
-        pw = max([len("Price"), spw, *(len(r.price) for r in all_rows)])
-        aw = max([len("Amount"), saw, *(len(r.amount) for r in all_rows)])
-        tw = max([len("Total"), stw, *(len(r.total) for r in all_rows)])
-        self._sticky_widths = (pw, aw, tw)
-        show_total = width >= pw + aw + tw + 8
-        used = 1 + pw + 2 + aw + (2 + tw if show_total else 0) + 1
-        return (pw, aw, tw, show_total, max(0, width - used))
+    def _layout_key(self) -> object:
+        """What every line's place depends on: the list's depth, or the fixed window's
+        rows and step (a move of the window is a shift of its rows, as a list's move is:
+        :meth:`_update_lines` moves the lines that stay in it, and rebuilds the others)."""
+        if self._fixed_rows is None:
+            return ("list", self.levels_per_side)
+        window = self.window
+        return ("fixed", window.step, window.rows)
+
+    def _columns(self, width: int, plan: list[_Row | None]) -> _Cols:
+        """Widths for these rows: as wide as any row shown so far (and as the market's
+        snapshots need), never narrower; each optional column shown when it fits with two
+        cells of bar to spare."""
+        all_rows = [r for r in plan if r is not None]
+        sticky = self._sticky_widths
+        if all_rows:  # as wide as the market's book needs, from its first snapshot
+            precision, (pp, ap) = self.precision, self._sticky_places
+            seeds = {
+                "price": len(format_scaled(precision.price_max, pp)),
+                "amount": len(format_scaled(precision.amount_max, ap)),
+                "total": len(format_scaled(precision.side_total_max, ap)),
+                "notional": len(format_thousands(precision.notional_max, pp)),
+                # The volume at a price grows all session: room from the start for as much
+                # as a whole side of the book.
+                "volume": len(format_scaled(precision.side_total_max, ap)),
+            }
+            for name, seed in seeds.items():
+                if seed > sticky.get(name, 0):
+                    sticky[name] = seed
+        widths = {
+            "price": max([len("Price"), *(len(r.price) for r in all_rows)]),
+            "amount": max([len("Amount"), *(len(r.amount) for r in all_rows)]),
+            "total": max([len(_TITLES["total"]), *(len(r.total) for r in all_rows)]),
+            "notional": max([len(_TITLES["notional"]), *(len(r.notional) for r in all_rows)]),
+            "volume": max(
+                [len(_TITLES["bought"]), *(max(len(r.bought), len(r.sold)) for r in all_rows)]
+            ),
+        }
+        for name, w in widths.items():
+            if w > sticky.get(name, 0):
+                sticky[name] = w
+        pw, aw = sticky["price"], sticky["amount"]
+        used = 1 + pw + 2 + aw + 1
+        shown = {"total": 0, "notional": 0, "volume": 0}
+        for column, name, cells in (
+            ("cumulative", "total", 1),
+            ("notional", "notional", 1),
+            ("volume", "volume", 2),
+        ):
+            if column not in self.columns:
+                continue
+            extra = cells * (2 + sticky[name])
+            if used + extra + 2 <= width:
+                shown[name] = sticky[name]
+                used += extra
+        return _Cols(
+            pw, aw, shown["total"], shown["notional"], shown["volume"], max(0, width - used)
+        )
+
+    def _fits(self, row: _Row) -> bool:
+        """Whether ``row`` fits the columns' widths as they are (no column would grow)."""
+        sticky = self._sticky_widths
+        return (
+            len(row.price) <= sticky.get("price", 0)
+            and len(row.amount) <= sticky.get("amount", 0)
+            and len(row.total) <= sticky.get("total", 0)
+            and len(row.notional) <= sticky.get("notional", 0)
+            and max(len(row.bought), len(row.sold)) <= sticky.get("volume", 0)
+        )
 
     def _update_lines(self, width: int, now: float, deep: bool = True) -> list[int] | None:
         """Rebuild only the lines whose content changed; their ``y``s, or None when the
@@ -534,11 +915,11 @@ class DepthLadder(CachedStyles):
         """
         strips = self._strips
         assert strips is not None
-        rows, bid_rows = self._layout_rows()
-        cols = self._columns(width, rows, bid_rows)
+        plan, middle_y = self._plan()
+        cols = self._columns(width, plan)
         if (
             cols != self._cols
-            or len(rows) != self._built_n  # the depth changed: every line moves
+            or self._layout_key() != self._built_layout  # the depth or the window: lines move
             or self.group_step_units != self._built_group  # so did the title
             or self._stale != self._built_stale  # every row's style changes
             or "\n" in self._middle  # a message over several lines covers rows
@@ -546,15 +927,30 @@ class DepthLadder(CachedStyles):
             self._strips = self._build(width, self._current_size.height)
             self._slow_at = now
             return None
-        n = len(rows)
-        touch_rows = (n, n + 2)  # the best ask, above the spread line, and the best bid
         keys = self._line_keys
-        if not deep:
-            for y, row in ((n, rows[-1]), (n + 2, bid_rows[0])):
-                old = keys[y]
-                price = None if row is None else row.price
-                if not isinstance(old, tuple) or old[0] is None or old[0][0] != price:
-                    deep = True  # the touch price moved: every row behind it shifts
+        if self._fixed_rows is not None and self.window.top != self._lines_top:
+            deep = True  # the window moved (re-centred): every row shifts
+            self._lines_top = self.window.top
+        if self._fixed_rows is not None:
+            # Fixed tick: the rows from the old touch to the new one (those a move changes)
+            # are repainted now, the rest when due; no row moves to another line.
+            touch_ys = [y for y, row in enumerate(plan, start=1) if row is not None and row.touch]
+            touch_ys += [
+                y
+                for y, key in enumerate(keys)
+                if isinstance(key, tuple) and len(key) == 2 and key[0] and key[0][_TOUCH]
+            ]
+            touch_rows: range | tuple[int, ...] = (
+                range(min(touch_ys), max(touch_ys) + 1) if touch_ys else ()
+            )
+        else:
+            touch_rows = (middle_y - 1, middle_y + 1)  # the best ask above, the best bid below
+            if not deep:
+                for y in touch_rows:
+                    old, row = keys[y], plan[y - 1]
+                    price = None if row is None else row.price
+                    if not isinstance(old, tuple) or old[0] is None or old[0][0] != price:
+                        deep = True  # the touch price moved: every row behind it shifts
         slow = deep and now - self._slow_at >= self.SLOW_SECONDS * self.pace
         if slow:
             self._slow_at = now
@@ -569,11 +965,11 @@ class DepthLadder(CachedStyles):
             for y, key in enumerate(keys)
             if isinstance(key, tuple) and len(key) == 2 and key[0] is not None
         }
-        for y, row in enumerate((*rows, None, *bid_rows), start=1):
-            if not deep and y not in touch_rows and y != n + 1:
+        for y, row in enumerate(plan, start=1):
+            if not deep and y not in touch_rows and y != middle_y:
                 self._deep_pending = True  # (whether they differ is found out when due)
                 continue
-            if y == n + 1:
+            if y == middle_y:
                 if self._repaint_middle(y, width, base):
                     changed.append(y)
                 continue
@@ -618,10 +1014,10 @@ class DepthLadder(CachedStyles):
             self._combos = self._row_styles(base)
             self._combos_stale = self._stale
 
-    def _bar_eighths(self, row: _Row, cols: tuple[int, int, int, bool, int]) -> int:
-        bar_width = cols[4]
+    def _bar_eighths(self, row: _Row, cols: _Cols) -> int:
+        bar_width = cols.bar
         scale = self._bar_scale
-        if bar_width <= 0 or scale <= 0:
+        if bar_width <= 0 or scale <= 0 or row.empty:
             return 0
         return min(bar_width * 8, max(row.total_units * bar_width * 8 // scale, 1))
 
@@ -630,49 +1026,69 @@ class DepthLadder(CachedStyles):
         self._ensure_combos(base)
         header = base + self.component_style("depth-ladder--header")
         n = self.levels_per_side
-        rows, bid_rows = self._layout_rows()
-        cols = self._columns(width, rows, bid_rows)
+        plan, middle_y = self._plan()
+        cols = self._columns(width, plan)
         self._cols = cols
         self._bar_scale = self._max_total
-        pw, aw, tw, show_total, _ = cols
         self._built_stale = self._stale
         self._built_n = n
+        self._built_layout = self._layout_key()
+        self._lines_top = self.window.top
         self._built_group = self.group_step_units
 
-        title = f" {'Price':>{pw}}  {'Amount':>{aw}}"
-        if show_total:
-            title += f"  {'Total':>{tw}}"
-        extra = f"depth {n}"
-        if self.group_step_units:
-            extra += f" · grp {format_scaled(self.group_step_units)}"
+        title = f" {'Price':>{cols.price}}  {'Amount':>{cols.amount}}"
+        for name, w in (
+            ("total", cols.total),
+            ("notional", cols.notional),
+            ("bought", cols.volume),
+            ("sold", cols.volume),
+        ):
+            if w:
+                title += f"  {_TITLES[name]:>{w}}"
+        if self._fixed_rows is not None:
+            step = self.group_step_units or self.window.step
+            kind = "grp" if self.group_step_units else "tick"
+            extra = f"fixed · {kind} {format_scaled(step)}"
+        else:
+            extra = f"depth {n}"
+            if self.group_step_units:
+                extra += f" · grp {format_scaled(self.group_step_units)}"
         gap = width - len(title) - len(extra) - 1
         title = title + " " * gap + extra if gap >= 1 else title
         strips = [self.line([Segment(title, header)], width, base)]
         keys: list[object] = [("title", title)]
-        for row in rows:
-            strips.append(self._row_strip(row, cols, width, base))
-            keys.append(self._row_key(row, cols))
         middle = self._middle_strips(width, base)
-        strips.append(middle[0])
-        keys.append(self._middle_key())
-        for row in bid_rows:
-            strips.append(self._row_strip(row, cols, width, base))
-            keys.append(self._row_key(row, cols))
+        for y, row in enumerate(plan, start=1):
+            if y == middle_y:
+                strips.append(middle[0])
+                keys.append(self._middle_key())
+            else:
+                strips.append(self._row_strip(row, cols, width, base))
+                keys.append(self._row_key(row, cols))
         # Further message lines (a failed subscription's code) go under the first.
-        for offset, line in enumerate(middle[1:], start=n + 2):
+        for offset, line in enumerate(middle[1:], start=middle_y + 1):
             if offset < len(strips):
                 strips[offset] = line
                 keys[offset] = ("message", offset)
         self._line_keys = keys
         return strips
 
-    def _row_key(
-        self, row: _Row | None, cols: tuple[int, int, int, bool, int]
-    ) -> tuple[object, object]:
-        """(what changes fast: price, amount, touch, flash; what changes slowly: total, bar)."""
+    def _row_key(self, row: _Row | None, cols: _Cols) -> tuple[object, object]:
+        """(what changes fast: price, amount, touch, flash, notional, volume; what changes
+        slowly: total, bar)."""
         if row is None:
             return (None, None)
-        fast = (row.price, row.amount, row.is_bid, row.touch, row.flash)
+        fast = (
+            row.price,
+            row.amount,
+            row.is_bid and not row.empty,  # an empty row looks the same on either side
+            row.touch,
+            row.flash,
+            row.empty,
+            row.notional,
+            row.bought,
+            row.sold,
+        )
         return (fast, (row.total, self._bar_eighths(row, cols)))
 
     def forget_styles(self) -> None:
@@ -682,9 +1098,11 @@ class DepthLadder(CachedStyles):
         self._combos = {}
         self._strips = None
 
-    def _row_styles(self, base: Style) -> dict[tuple[bool, bool, bool], tuple[Style, Style, Style]]:
-        """(text, amount, bar) styles per (is_bid, touch, flash), combined once per build."""
-        combos: dict[tuple[bool, bool, bool], tuple[Style, Style, Style]] = {}
+    def _row_styles(self, base: Style) -> dict[tuple[bool, bool, bool], tuple[Style, ...]]:
+        """(text, amount, bar, bought, sold, empty price) styles per (is_bid, touch, flash),
+        combined once per build. Volume bought is in the bids' colour and sold in the asks'
+        (as the tape colours its sides), whatever the row's side."""
+        combos: dict[tuple[bool, bool, bool], tuple[Style, ...]] = {}
         touch = self.component_style("depth-ladder--touch")
         flash = self.component_style("depth-ladder--flash")
         dim = self.component_style("depth-ladder--stale") if self._stale else None
@@ -695,33 +1113,45 @@ class DepthLadder(CachedStyles):
                     text = base + self.component_style(side)
                     amount = base + self.component_style("depth-ladder--amount")
                     bar = base + self.component_style(f"{side}-bar")
+                    bought = base + self.component_style("depth-ladder--bid")
+                    sold = base + self.component_style("depth-ladder--ask")
+                    empty = base + self.component_style("depth-ladder--empty")
                     if at_touch:
                         text += touch
                         amount += touch
+                        bought += touch
+                        sold += touch
                     if flashing:
                         amount += flash
+                    styles: tuple[Style, ...] = (text, amount, bar, bought, sold, empty)
                     if dim is not None:
-                        text, amount, bar = text + dim, amount + dim, bar + dim
-                    combos[(is_bid, at_touch, flashing)] = (text, amount, bar)
+                        styles = tuple(style + dim for style in styles)
+                    combos[(is_bid, at_touch, flashing)] = styles
         return combos
 
-    def _row_strip(
-        self, row: _Row | None, cols: tuple[int, int, int, bool, int], width: int, base: Style
-    ) -> Strip:
+    def _row_strip(self, row: _Row | None, cols: _Cols, width: int, base: Style) -> Strip:
         if row is None:
             return Strip.blank(width, base)
-        pw, aw, tw, show_total, bar_width = cols
-        text, amount, bar = self._combos[(row.is_bid, row.touch, row.flash)]
-        head = f" {row.price:>{pw}}  "
-        amount_text = f"{row.amount:>{aw}}"
-        segments = [Segment(head, text), Segment(amount_text, amount)]
+        text, amount, bar, bought, sold, empty = self._combos[(row.is_bid, row.touch, row.flash)]
+        head = f" {row.price:>{cols.price}}  "
+        amount_text = f"{row.amount:>{cols.amount}}"
+        segments = [Segment(head, empty if row.empty else text), Segment(amount_text, amount)]
         used = len(head) + len(amount_text) + 1
-        if show_total:
-            total = f"  {row.total:>{tw}}"
+        if cols.total:
+            total = f"  {row.total:>{cols.total}}"
             segments.append(Segment(total, text))
             used += len(total)
+        if cols.notional:
+            notional = f"  {row.notional:>{cols.notional}}"
+            segments.append(Segment(notional, text))
+            used += len(notional)
+        if cols.volume:
+            w = cols.volume
+            segments.append(Segment(f"  {row.bought:>{w}}", bought))
+            segments.append(Segment(f"  {row.sold:>{w}}", sold))
+            used += 4 + 2 * w
         segments.append(Segment(" ", base))
-        if bar_width > 0 and self._bar_scale > 0:
+        if cols.bar > 0 and self._bar_scale > 0:
             full, part = divmod(self._bar_eighths(row, cols), 8)
             blocks = "█" * full + (_EIGHTHS[part] if part else "")
             segments.append(Segment(blocks, bar))

@@ -7,6 +7,9 @@ second for ages); it never subscribes to data itself. State is shown with classe
 colours come from the shared palette (:mod:`widgets.palette`). Its own view state, the
 ladder's depth and grouping, and its tape's settings, are reactives: setting one repaints
 at once.
+ladder's depth, grouping, columns and mode, are reactives: setting one repaints the ladder
+at once. It keeps the market's volume at price (:class:`app.volume.VolumeAtPrice`) fed
+from its tape, for the ladder's volume column.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from app.feed import HEARTBEAT_KEY, FeedClient
 from app.fills import FillSize
 from app.protocol import EXECUTION_DATA, MARKET_DATA, decimal_places, format_scaled
 from app.tape import MarketTape, TapeSettings
+from app.volume import VolumeAtPrice
 from widgets.depth_ladder import GROUP_MULTIPLES, DepthLadder, format_bps
 from widgets.fill_panel import FillPanel, imbalance_bar
 from widgets.palette import (
@@ -82,6 +86,11 @@ class MarketView(CachedContainer, Vertical):
     """Price grouping of the ladder as a multiple of the tick (``g``; 0: none)."""
     tape_settings: var[TapeSettings] = var(TapeSettings(), init=False)
     """The tape's minimum size (``m``) and aggregation (``x``)."""
+    columns: var[frozenset[str]] = var(frozenset({"cumulative"}), init=False)
+    """The ladder's optional columns (``C``, ``n``, ``v``): of ``cumulative``, ``notional``,
+    ``volume``."""
+    fixed: var[bool] = var(False, init=False)
+    """The ladder's fixed-tick mode (``f``); False: the list of levels."""
 
     class Selected(Message):
         """The user clicked this market."""
@@ -115,6 +124,9 @@ class MarketView(CachedContainer, Vertical):
         """Grid layout: leave out rows that are the same for every market."""
         self.ladder = DepthLadder(depth=depth)
         self.set_reactive(MarketView.depth, depth)
+        self.volume = VolumeAtPrice()
+        """Traded amount per price this session, by inferred side (the volume column)."""
+        self.ladder.volume = self.volume
         self.trades = TradeTape(large_multiple=large_multiple)
         if tape_settings is not None:
             self.set_reactive(MarketView.tape_settings, tape_settings)
@@ -153,6 +165,21 @@ class MarketView(CachedContainer, Vertical):
         self.grouping = GROUP_MULTIPLES[(index + 1) % len(GROUP_MULTIPLES)]
         return self.grouping
 
+    def toggle_column(self, column: str) -> bool:
+        """Show or hide one of the ladder's optional columns; whether it is now shown."""
+        self.columns = self.columns ^ {column}
+        return column in self.columns
+
+    def toggle_fixed(self) -> bool:
+        """Fixed-tick ladder or list of levels; whether it is now fixed."""
+        self.fixed = not self.fixed
+        return self.fixed
+
+    def recentre(self) -> None:
+        """Centre the fixed-tick ladder on the touch now (a key's effect)."""
+        self.ladder.recentre()
+        self._ladder_changed()
+
     def validate_depth(self, depth: int) -> int:
         """At least one level per side, at most 200."""
         return max(1, min(200, depth))
@@ -170,6 +197,17 @@ class MarketView(CachedContainer, Vertical):
     def watch_tape_settings(self, settings: TapeSettings) -> None:
         """Show the tape with its new minimum size or aggregation at once."""
         self.trades.apply_settings(settings)
+
+    def watch_columns(self, columns: frozenset[str]) -> None:
+        """Show the ladder with these columns at once (a key's effect)."""
+        self.ladder.columns = columns
+        self.ladder.relayout()
+        self._ladder_changed()
+
+    def watch_fixed(self, fixed: bool) -> None:
+        """Show the ladder in its new mode at once, centred on the touch."""
+        self.ladder.set_fixed(fixed)
+        self._ladder_changed()
 
     def _ladder_changed(self) -> None:
         self.ladder.reset_flashes()
@@ -197,6 +235,9 @@ class MarketView(CachedContainer, Vertical):
         the rest is due); a key's effect is always urgent and painted in full.
         """
         feed = self.feed
+        self.follow_trades()
+        if tape_changed and "volume" in self.columns:
+            book_changed = True  # the volume column follows the tape (at the rows' pace)
         if book_changed:
             book = feed.store.get(self.market)
             md = feed.subscriptions.get((MARKET_DATA, self.market))
@@ -213,6 +254,11 @@ class MarketView(CachedContainer, Vertical):
         if tape_changed:
             self.trades.show(feed.tape.get(self.market), None if urgent else now)
         self.refresh_clock(now)
+
+    def follow_trades(self) -> None:
+        """Count the tape's new trades in the volume at price (cheap when there are none;
+        the screen calls it on every tick, for hidden views too, so no trade is missed)."""
+        self.volume.follow(self.feed.tape.get(self.market))
 
     def set_pace(self, pace: float) -> None:
         """Slow the parts that may go slower (rows behind the touch, totals, the tape) by
