@@ -43,7 +43,9 @@ SHOTS = (
     Shot("four_markets", ("BTCUSD", "ETHUSD", "LTCUSD", "BCHUSD"), (160, 48)),
     Shot("subscribe_dialog", ("BTCUSD", "ETHUSD"), (100, 30), ("s", "l", "t")),
     Shot("help", ("BTCUSD",), (100, 30), ("question_mark",)),
-    Shot("cost_to_fill_fixed_tick", ("BTCUSD",), (120, 44), ("f", "g", "g", "z"), opens_screen=False),
+    Shot(
+        "cost_to_fill_fixed_tick", ("BTCUSD",), (120, 44), ("f", "g", "g", "z"), opens_screen=False
+    ),
 )
 
 
