@@ -73,6 +73,45 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("freeze", "p", "freeze", "Freeze / resume the display", footer="Freeze"),
     Command("layout", "l", "toggle_layout", "One market / grid", footer="Layout"),
+    # Every known market in a row each (issue 14); its own keys are named in its title.
+    Command(
+        "watchlist",
+        "w",
+        "toggle_watchlist",
+        "Watchlist of every market / back to the ladders",
+        show=False,
+        footer="Watchlist",
+    ),
+    Command(
+        "watchlist-sort", "o", "watchlist_sort", "Watchlist: sort by the next column", show=False
+    ),
+    Command(
+        "watchlist-reverse", "O", "watchlist_reverse", "Watchlist: reverse the order", show=False
+    ),
+    Command(
+        "watchlist-open",
+        "enter",
+        "watchlist_open",
+        "Watchlist: open the highlighted market's ladder",
+        show=False,
+        key_display="enter",
+    ),
+    Command(
+        "page-next",
+        "pagedown",
+        "page(1)",
+        "Grid: next page of markets",
+        show=False,
+        key_display="PgDn",
+    ),
+    Command(
+        "page-previous",
+        "pageup",
+        "page(-1)",
+        "Grid: previous page of markets",
+        show=False,
+        key_display="PgUp",
+    ),
     # The current market's tape: focused, it scrolls back (its own keys, in the footer then).
     Command(
         "tape-focus", "e", "focus_tape", "Tape: scroll back (focus it)", show=False, footer="Tape"

@@ -51,6 +51,7 @@ from app.events import (
 )
 from app.feed import FeedClient
 from app.fills import FillSize
+from app.history import MidHistory
 from app.keymap import check_keymap
 from app.keymap import display as display_keys
 from app.live_recording import LiveRecording, default_record_dir
@@ -62,13 +63,14 @@ from app.session import Session
 from app.state_file import StateFileError
 from app.tape import TapeSettings
 from app.view_settings import ViewSettings, view_settings_file
+from app.watchlist import watch_rows
 from styles import STYLES_DIR
 from styles.themes import SORDASH_THEMES, check_theme
 from widgets.alert_dialog import AlertDialog
 from widgets.alerts_panel import AlertsPanel
 from widgets.goto_time_dialog import GoToTimeDialog
 from widgets.help_screen import HelpRow, HelpScreen
-from widgets.market_tabs import MarketTabs
+from widgets.market_tabs import GridPage, MarketTabs
 from widgets.market_view import MarketView, market_badge
 from widgets.min_size_dialog import MinSizeDialog
 from widgets.quiet import CachedContainer, QuietStatic, update_static
@@ -77,13 +79,18 @@ from widgets.size_dialog import SizeDialog
 from widgets.status_bar import StatusBar
 from widgets.subscribe_dialog import SubscribeChoice, SubscribeDialog
 from widgets.trade_tape import TradeTape
+from widgets.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
 
 GRID_MIN_SIZE = (120, 36)
 """The smallest terminal (columns, rows) on which several markets are shown at once."""
 GRID_MAX = 4
-"""Markets shown at once in the grid layout."""
+"""Markets shown at once in the grid layout; past it the grid has pages, and the
+watchlist is the view shown unless the user chose another."""
+WATCHLIST_PERIOD = 0.25
+"""Seconds between two repaints while the watchlist is shown (about 4 Hz): a table of
+every market is read at a glance, not tick by tick."""
 MIN_REFRESH_HZ = 24.0
 """The refresh rate the adaptive period never goes below: above 20 screen updates a second
 with room for a late tick, key effects painted within about 40 ms."""
@@ -148,7 +155,11 @@ class DashboardScreen(Screen[None]):
     frozen: var[bool] = var(False, init=False)
     """The display is frozen (``p``); data keeps flowing into the store."""
     layout_mode: var[str] = var("single", init=False)
-    """The layout in effect (set by :meth:`apply_layout`, read by the tabs and tests)."""
+    """The layout in effect, ``single``, ``grid`` or ``watchlist`` (set by
+    :meth:`apply_layout`, read by the tabs and tests)."""
+    watchlist_choice: var[bool | None] = var[bool | None](None, init=False)
+    """Whether the user chose the watchlist (``w``) or the ladders (``l``, Enter on a row);
+    None: the watchlist is shown while more markets are subscribed than the grid holds."""
     ladder_columns: var[frozenset[str]] = var(frozenset({"cumulative"}), init=False)
     """The optional columns of every market's ladder (``[ladder] columns``; ``C``, ``n``,
     ``v`` toggle them): one setting for all ladders, as the config file has it."""
@@ -227,6 +238,12 @@ class DashboardScreen(Screen[None]):
             ladder = config.ladder  # no saved setting (or one this version cannot show)
         self.set_reactive(DashboardScreen.ladder_columns, frozenset(ladder.columns))
         self.set_reactive(DashboardScreen.ladder_mode, ladder.mode)
+        self.history = MidHistory()
+        """Every known market's recent mids (the watchlist's sparklines), sampled on the
+        chrome's once-a-second clock whatever is shown."""
+        self._next_watchlist = 0.0
+        self._large: bool | None = None
+        """Whether the terminal was large enough for the grid at the last layout."""
 
     def compose(self) -> ComposeResult:
         """The fixed frame; market views are mounted into ``#markets`` as markets come."""
@@ -235,6 +252,7 @@ class DashboardScreen(Screen[None]):
         yield QuietStatic(id="banner")
         with MarketsContainer(id="markets"):
             yield Static(id="empty")
+        yield Watchlist(hints=self._watchlist_hints(), id="watchlist")
         if self.transport is not None:
             yield ReplayBar(self.transport, hints=self._replay_hints(), id="replay-bar")
         yield Footer()
@@ -279,11 +297,17 @@ class DashboardScreen(Screen[None]):
         focused = self.focused
         if isinstance(focused, TradeTape) and focused is not self._current_tape():
             self.set_focus(None)  # keys act on the current market: its tape, not another's
+        if new is not None:
+            self.query_one(Watchlist).cursor = new
         if new in self.views:
             self.apply_layout()
 
     def watch_layout_choice(self) -> None:
         """The user chose a layout."""
+        self.apply_layout()
+
+    def watch_watchlist_choice(self) -> None:
+        """The user chose the watchlist or the ladders."""
         self.apply_layout()
 
     def watch_frozen(self, frozen: bool) -> None:
@@ -420,23 +444,45 @@ class DashboardScreen(Screen[None]):
     # ------------------------------------------------------------------ layout
 
     def on_resize(self, event: Resize) -> None:
-        """The terminal changed size: choose the layout again (unless the user chose)."""
+        """The terminal changed size: lay the markets out again. A layout the user chose
+        with ``l`` holds while the terminal stays on the same side of
+        :data:`GRID_MIN_SIZE`; growing past it or shrinking below it gives the choice back
+        to the size (the watchlist, chosen or not, is not a matter of size)."""
+        large = self._is_large()
+        if self._large is not None and large != self._large:
+            self.set_reactive(DashboardScreen.layout_choice, None)
         self.apply_layout()
+
+    def _is_large(self) -> bool:
+        size = self.size
+        return size.width >= GRID_MIN_SIZE[0] and size.height >= GRID_MIN_SIZE[1]
+
+    def watchlist_shown(self) -> bool:
+        """Whether the watchlist is the view now: chosen, or (no choice) more markets
+        than the grid holds."""
+        choice = self.watchlist_choice
+        return choice if choice is not None else len(self.views) > GRID_MAX
+
+    def grid_page(self) -> tuple[int, int]:
+        """(page of the current market, pages): the grid shows :data:`GRID_MAX` at once."""
+        markets = list(self.views)
+        pages = max(1, -(-len(markets) // GRID_MAX))
+        page = markets.index(self.current) // GRID_MAX if self.current in markets else 0
+        return page, pages
 
     def apply_layout(self) -> None:
         """Show one market large or a grid of up to four, and the empty state or banner."""
         if self._going():
             return
-        size = self.size
         views = self.views
-        auto = (
-            "grid"
-            if len(views) > 1 and size.width >= GRID_MIN_SIZE[0] and size.height >= GRID_MIN_SIZE[1]
-            else "single"
-        )
-        mode = self.layout_choice or auto
+        self._large = large = self._is_large()
+        auto = "grid" if len(views) > 1 and large else "single"
+        watching = self.watchlist_shown()
+        mode = "watchlist" if watching else self.layout_choice or auto
         self.layout_mode = mode
         container = self.query_one("#markets", Container)
+        self._show_watchlist(watching)
+        container.display = not watching
         markets = list(views)
         visible: list[str] = []
         current = self.current
@@ -444,7 +490,7 @@ class DashboardScreen(Screen[None]):
             if mode == "grid":
                 page = markets.index(current) // GRID_MAX
                 visible = markets[page * GRID_MAX : (page + 1) * GRID_MAX]
-            else:
+            elif mode == "single":
                 visible = [current]
         container.set_class(mode == "grid", "-grid")
         if mode == "grid":
@@ -466,7 +512,7 @@ class DashboardScreen(Screen[None]):
             if changed:
                 view.refresh_data(now)
         empty = self.query_one("#empty", Static)
-        empty.display = not views
+        empty.display = not views and not watching
         if not views:
             key = self.key_for("subscribe")
             empty.update(
@@ -476,6 +522,41 @@ class DashboardScreen(Screen[None]):
                 f"[b]{self.key_for('quit')}[/b] to quit."
             )
         self._update_chrome(now)
+
+    def _show_watchlist(self, shown: bool) -> None:
+        """Show the watchlist (focused, so its keys work) or hide it (giving focus back)."""
+        watchlist = self.query_one(Watchlist)
+        if shown and not watchlist.display:
+            watchlist.display = True
+            if self.current is not None:
+                watchlist.cursor = self.current
+            self._next_watchlist = 0.0
+            self._update_watchlist(self.clock())
+        elif not shown:
+            watchlist.display = False
+        if shown and self.focused is not watchlist:
+            self.set_focus(watchlist)
+        elif not shown and self.focused is watchlist:
+            self.set_focus(None)
+
+    def _update_watchlist(self, now: float) -> None:
+        """The watchlist's rows from the feed and the mid history, and the subscribe queue."""
+        feed = self.feed
+        self._next_watchlist = now + WATCHLIST_PERIOD
+        queue = feed.subscribe_queue()
+        rows = watch_rows(
+            feed, self.history, now, lambda market: market_badge(feed, market), queue.waiting
+        )
+        self.query_one(Watchlist).show(rows, queue)
+
+    def _watchlist_hints(self) -> str:
+        """The watchlist's keys, as the keymap has them, for its title line."""
+        key = self.key_for
+        return (
+            f"{key('watchlist-sort')} sort · {key('watchlist-reverse')} reverse · "
+            f"{key('watchlist-open')} open · {key('subscribe')} {key('unsubscribe')} "
+            f"(un)subscribe · {key('watchlist')} ladders"
+        )
 
     # ------------------------------------------------------------------ repainting
 
@@ -505,8 +586,12 @@ class DashboardScreen(Screen[None]):
             activity.clear()
             self._tick()
             # The next tick is due a period after this one started (not after it ended, nor
-            # after the screen update that follows it): the rate holds under load.
-            await asyncio.sleep(max(0.0, started + self.refresh_period - loop.time()))
+            # after the screen update that follows it): the rate holds under load. The
+            # watchlist alone on screen repaints at its own slower pace.
+            period = self.refresh_period
+            if self.layout_mode == "watchlist":
+                period = max(period, WATCHLIST_PERIOD)
+            await asyncio.sleep(max(0.0, started + period - loop.time()))
             wall, cpu = loop.time(), time.process_time()
             if wall > wall0:
                 self._adapt(period, (cpu - cpu0) / (wall - wall0))
@@ -517,7 +602,7 @@ class DashboardScreen(Screen[None]):
         now = self.clock()
         due = self._next_clock_update
         for view in self.views.values():
-            deadline = view.due_at()
+            deadline = view.due_at() if view.display else None  # a hidden view waits
             if deadline is not None and deadline < due:
                 due = deadline
         return max(0.0, due - now)
@@ -552,6 +637,9 @@ class DashboardScreen(Screen[None]):
         if self._check_alerts(now):
             self._next_clock_update = 0.0  # the status bar counts it on this tick
         clock_due = now >= self._next_clock_update
+        if clock_due:
+            feed = self.feed
+            self.history.sample(now, feed.store, [*feed.known_markets, *feed.markets()])
         for view in self.views.values():
             view.follow_trades()  # hidden and frozen views too: the volume at price misses none
         if self.frozen:
@@ -567,14 +655,17 @@ class DashboardScreen(Screen[None]):
         tapes = feed.tape.take_dirty()
         views = self.views
         for market, view in views.items():
-            due = view.due_at()
+            due = view.due_at() if view.display else None
             if due is not None and due <= now:
                 books.add(market)
                 tapes.add(market)
         dirty = books | tapes
-        if not dirty and not clock_due:
+        watchlist_due = self.layout_mode == "watchlist" and now >= self._next_watchlist
+        if not dirty and not clock_due and not watchlist_due:
             return
         self.repaints += 1
+        if watchlist_due:
+            self._update_watchlist(now)
         with self.app.batch_update():
             for market in dirty:
                 dirty_view = views.get(market)
@@ -607,6 +698,8 @@ class DashboardScreen(Screen[None]):
             for view in self.views.values():
                 if view.display:
                     view.refresh_data(now)
+            if self.layout_mode == "watchlist":
+                self._update_watchlist(now)
             self._update_chrome(now)
 
     def _update_chrome(self, now: float) -> None:
@@ -638,7 +731,12 @@ class DashboardScreen(Screen[None]):
         entries = [(m, market_badge(self.feed, m)) for m in self.views]
         tabs = self.query_one(MarketTabs)
         tabs.display = bool(entries)
-        tabs.show(entries, self.current, self.layout_mode)
+        page, pages = self.grid_page()
+        shown = None
+        if self.layout_mode == "grid" and pages > 1:
+            on_page = frozenset(list(self.views)[page * GRID_MAX : (page + 1) * GRID_MAX])
+            shown = GridPage(page + 1, pages, on_page)
+        tabs.show(entries, self.current, self.layout_mode, shown)
 
     def _banner_text(self) -> tuple[str, bool]:
         """What a trader must know about the connection right now ("" if nothing)."""
@@ -701,9 +799,21 @@ class DashboardScreen(Screen[None]):
         self.notify(f"{what} does nothing in a replay: the recording is what it is", timeout=4)
         return False
 
+    def _highlighted(self) -> str | None:
+        """In the watchlist, the highlighted row's market (what ``s`` and ``u`` act on)."""
+        if self.layout_mode != "watchlist":
+            return None
+        return self.query_one(Watchlist).cursor
+
     def action_subscribe(self) -> None:
-        """Open the subscribe dialog."""
+        """Open the subscribe dialog; in the watchlist, subscribe the highlighted market (one
+        already subscribed opens the dialog)."""
         if not self._live_only("Subscribing"):
+            return
+        market = self._highlighted()
+        if market is not None and market not in self.feed.markets():
+            self.feed.subscribe(market)
+            self.show_changes_soon()
             return
         feed = self.feed
         known = list(feed.known_markets) + list(self.config.known_markets)
@@ -718,11 +828,17 @@ class DashboardScreen(Screen[None]):
         self.current = market
 
     def action_unsubscribe(self) -> None:
-        """Unsubscribe the current market; its view goes once the server confirms."""
-        if self.current is not None and self._live_only("Unsubscribing"):
-            self.feed.unsubscribe(self.current)
-            self._views_to_repaint.add(self.current)
-            self.feed.activity.set()
+        """Unsubscribe the current market (in the watchlist, the highlighted one); its view
+        goes once the server confirms."""
+        market = self._highlighted() or self.current
+        if market is None or not self._live_only("Unsubscribing"):
+            return
+        if market not in self.feed.markets():
+            self.notify(f"{market} is not subscribed", timeout=3)
+            return
+        self.feed.unsubscribe(market)
+        self._views_to_repaint.add(market)
+        self.show_changes_soon()
 
     def action_resync(self) -> None:
         """Ask for a fresh snapshot of the current market."""
@@ -798,9 +914,9 @@ class DashboardScreen(Screen[None]):
     def action_focus_tape(self) -> None:
         """Focus the current market's tape: its keys scroll it back (Escape gives focus
         back)."""
-        tape = self._current_tape()
-        if tape is not None:
-            self.set_focus(tape)
+        view = self._current_view()
+        if view is not None and view.display:  # not a hidden one (the watchlist shown)
+            self.set_focus(view.trades)
 
     def set_tape_settings(self, market: str, settings: TapeSettings) -> None:
         """Show ``market``'s tape with ``settings`` (and keep them in :attr:`tape_settings`)."""
@@ -868,8 +984,75 @@ class DashboardScreen(Screen[None]):
         self.frozen = not self.frozen
 
     def action_toggle_layout(self) -> None:
-        """Switch between one large market and the grid."""
-        self.layout_choice = "single" if self.layout_mode == "grid" else "grid"
+        """Switch between one large market and the grid (from the watchlist: the grid)."""
+        with self.app.batch_update():
+            self.set_reactive(DashboardScreen.watchlist_choice, False)
+            choice = "single" if self.layout_mode == "grid" else "grid"
+            if choice == self.layout_choice:
+                self.apply_layout()  # from the watchlist back to the same layout
+            self.layout_choice = choice
+
+    def action_toggle_watchlist(self) -> None:
+        """Show the watchlist, or go back from it to the ladders."""
+        self.watchlist_choice = self.layout_mode != "watchlist"
+
+    def _watchlist(self, what: str) -> Watchlist | None:
+        """The watchlist if it is shown; else None, after saying ``what`` needs it."""
+        if self.layout_mode != "watchlist":
+            self.notify(f"{what} works in the watchlist ({self.key_for('watchlist')})", timeout=3)
+            return None
+        return self.query_one(Watchlist)
+
+    def action_watchlist_sort(self) -> None:
+        """Sort the watchlist by its next column."""
+        if (watchlist := self._watchlist("Sorting")) is not None:
+            watchlist.next_sort()
+
+    def action_watchlist_reverse(self) -> None:
+        """Reverse the watchlist's order."""
+        if (watchlist := self._watchlist("Reversing the order")) is not None:
+            watchlist.descending = not watchlist.descending
+
+    def action_watchlist_open(self) -> None:
+        """Open the highlighted market's ladder (one large market)."""
+        watchlist = self._watchlist("Opening a market")
+        if watchlist is not None and watchlist.cursor is not None:
+            self.open_market(watchlist.cursor)
+
+    def open_market(self, market: str) -> None:
+        """Show ``market`` alone, large; one not subscribed is subscribed first (its view
+        comes with its subscription)."""
+        if market not in self.feed.markets():
+            if not self._live_only("Subscribing"):
+                return
+            self.feed.subscribe(market)
+        with self.app.batch_update():
+            self.set_reactive(DashboardScreen.watchlist_choice, False)
+            self.set_reactive(DashboardScreen.layout_choice, "single")
+            self.current = market
+            self.apply_layout()
+
+    def on_watchlist_highlighted(self, message: Watchlist.Highlighted) -> None:
+        """A row highlighted in the watchlist: a subscribed market becomes current, so the
+        keys that act on the current market act on it."""
+        watchlist = self.query_one(Watchlist)
+        # A key pressed while the message travelled moved the highlight on: it settles there.
+        if message.market in self.views and message.market == watchlist.cursor:
+            self.current = message.market
+
+    def on_watchlist_opened(self, message: Watchlist.Opened) -> None:
+        """A row double-clicked: open its market."""
+        self.open_market(message.market)
+
+    def action_page(self, step: int) -> None:
+        """Show the grid's next page of markets (``step`` 1) or the previous (-1), wrapping;
+        its first market becomes current."""
+        page, pages = self.grid_page()
+        if pages < 2:
+            self.notify(f"All {len(self.views)} markets fit one page of the grid", timeout=3)
+            return
+        markets = list(self.views)
+        self.current = markets[((page + step) % pages) * GRID_MAX]
 
     # ------------------------------------------------------------------ alerts
 
@@ -977,6 +1160,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(ReplayBar).show_status()
         if transport.jumps != self._jumps_shown:
             self._jumps_shown = transport.jumps
+            self.history.clear()  # the mids sampled belong to another stretch of time
             for view in self.views.values():
                 view.ladder.reset_flashes()
             self.repaint_now()

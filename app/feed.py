@@ -27,7 +27,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, Final, Literal, assert_never
+from typing import Any, Final, Literal, NamedTuple, assert_never
 
 import aiohttp
 import msgspec
@@ -380,6 +380,23 @@ class FeedClient:
     def channels_for(self, market: str) -> list[Subscription]:
         """The subscriptions of one market, market_data first."""
         return self._core.channels_for(market)
+
+    def subscribe_queue(self) -> SubscribeQueue:
+        """Where subscribes stand now: markets whose request has not gone out (held back by
+        the pace of one request a second, or waiting for a connection), markets whose
+        request is out and unanswered, and seconds until the next request may go."""
+        core = self._core
+        outbox = self._outbox
+        if outbox is None:
+            return SubscribeQueue(core.waiting_for_connection(), [], None)
+        waiting = list(
+            dict.fromkeys(k[1] for k in outbox.subscribe_keys() if k[1] and core.still_wanted(k))
+        )
+        next_in = None
+        if waiting:
+            with contextlib.suppress(RuntimeError):  # no running loop: no pace to tell
+                next_in = max(0.0, self._next_subscribe_at - _loop_time())
+        return SubscribeQueue(waiting, core.subscribes_unanswered(), next_in)
 
     @property
     def connected(self) -> bool:
@@ -1074,6 +1091,17 @@ def _redacted(event: FeedEvent) -> FeedEvent:
     return event
 
 
+class SubscribeQueue(NamedTuple):
+    """Subscribe requests as a screen shows them (:meth:`FeedClient.subscribe_queue`)."""
+
+    waiting: list[str]
+    """Markets whose subscribe has not gone out yet, oldest first."""
+    sent: list[str]
+    """Markets whose subscribe is out, not yet answered."""
+    next_in: float | None
+    """Seconds until the next request may go (None: nothing waits for the pace)."""
+
+
 class _Outbox:
     """A connection's requests in the order the core made them; :meth:`FeedClient._write`
     is its only reader. (Sending from many tasks relied on aiohttp writing each frame at once:
@@ -1096,6 +1124,10 @@ class _Outbox:
 
     def take(self) -> Send:
         return self._items.popleft()
+
+    def subscribe_keys(self) -> list[ChannelKey]:
+        """The keys of every subscribe request not yet taken, oldest first (may repeat)."""
+        return [key for item in self._items if item.kind == "subscribe" for key in item.keys]
 
     def take_subscribes(self) -> list[ChannelKey]:
         """The keys of every subscribe request at the head, merged (each key once)."""

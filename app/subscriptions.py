@@ -195,6 +195,21 @@ class SubscriptionCore:
             times.append(self._list_due)
         return min(times, default=None)
 
+    def subscribes_unanswered(self) -> list[str]:
+        """Markets whose subscribe went on the wire and is not answered yet, oldest first."""
+        return list(dict.fromkeys(k[1] for keys in self._pending_subscribes for k in keys if k[1]))
+
+    def waiting_for_connection(self) -> list[str]:
+        """Without a connection: the markets with a channel waiting to be subscribed on the
+        next one (``connection_opened`` sends them all in one request)."""
+        if self.connected:
+            return []
+        return list(
+            dict.fromkeys(
+                k[1] for k, s in self.subscriptions.items() if k[1] and s.state is SubState.PENDING
+            )
+        )
+
     def busy(self) -> str | None:
         """What is under way now (a request not yet answered, a resync running or waiting,
         a channel being left), in words; None when every channel is at rest, ACTIVE or

@@ -12,8 +12,14 @@ integers. Headless (no Textual).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from typing import Final
 
 from app.tape import MarketTape, Side
+
+LATE_REACH: Final = 64
+"""How far before the tape's end a late trade is looked for, past trades already counted:
+late executions land a few places back, and a tape that dropped trades (more arrived
+between two looks than it keeps) is not scanned whole on every tick for them."""
 
 
 class VolumeAtPrice:
@@ -69,10 +75,11 @@ class VolumeAtPrice:
     def follow(self, tape: MarketTape | None) -> int:
         """Take the trades added to ``tape`` since the last call; how many were taken.
 
-        O(new trades) in the usual case: the newest trades are at the tape's end (a late
-        one a few places before it). A different tape object, or one whose count went
-        back, was replaced (a replay's seek): what it holds now is taken as the session so
-        far, and the trades it no longer keeps are counted in :attr:`missed`.
+        O(new trades): the newest trades are at the tape's end (a late one a few places
+        before it, looked for up to :data:`LATE_REACH` places past counted ones). A
+        different tape object, or one whose count went back, was replaced (a replay's
+        seek): what it holds now is taken as the session so far, and the trades it no
+        longer keeps are counted in :attr:`missed`.
         """
         if tape is None:
             return 0
@@ -85,12 +92,18 @@ class VolumeAtPrice:
         last_seq = self._seen_seq
         found = []
         trades = tape.trades
+        seen_in_a_row = 0
         for index in range(len(trades) - 1, -1, -1):
             trade = trades[index]
             if trade.seq > last_seq:
                 found.append(trade)
                 if len(found) == new:
                     break
+                seen_in_a_row = 0
+            else:
+                seen_in_a_row += 1
+                if seen_in_a_row > LATE_REACH:
+                    break  # the rest is older still: what is missing left the tape
         for trade in found:
             self.add(trade.price_units, trade.amount_units, trade.side)
             if trade.seq > self._seen_seq:

@@ -36,8 +36,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def simulator(*args: str) -> Iterator[tuple[str, str, int]]:
-    """Run ``sordash sim`` in a subprocess; yields (token URL, ws URL, pid) once it listens."""
+def simulator(*args: str, markets: list[str] = MARKETS) -> Iterator[tuple[str, str, int]]:
+    """Run ``sordash sim`` in a subprocess (serving ``markets``); yields (token URL, ws URL,
+    pid) once it listens."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -50,7 +51,7 @@ def simulator(*args: str) -> Iterator[tuple[str, str, int]]:
             "--seed",
             "5",
             "--markets",
-            ",".join(MARKETS),
+            ",".join(markets),
             "--client-id",
             CLIENT_ID,
             "--client-secret",

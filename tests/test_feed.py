@@ -257,6 +257,31 @@ async def test_subscribe_while_connected_and_before_connecting() -> None:
             await assert_books_match(feed, sim, ["BTCUSD", "LTCUSD"])
 
 
+async def test_the_subscribe_queue_names_what_waits_for_the_pace_and_for_answers() -> None:
+    """Subscribes go one request a second (here one in 5 s): what waits is named, in
+    order, with the time until the next request; a market left before its turn drops out;
+    the rest goes in one request, is answered and leaves the queue."""
+    async with running_sim() as sim:
+        feed = make_feed(sim)
+        feed.subscribe_interval = 5.0
+        assert feed.subscribe_queue() == ([], [], None)
+        feed.subscribe("BTCUSD")
+        assert feed.subscribe_queue().waiting == ["BTCUSD"]  # waiting for a connection
+        async with running(feed):
+            await until(lambda: live(feed, "BTCUSD"), "BTCUSD LIVE")
+            feed.subscribe("LTCUSD")
+            feed.subscribe("ETHUSD")
+            queue = feed.subscribe_queue()
+            assert queue.waiting == ["LTCUSD", "ETHUSD"]
+            assert queue.next_in is not None and 0 < queue.next_in <= 5.0
+            feed.unsubscribe("ETHUSD")  # left before its request went
+            assert feed.subscribe_queue().waiting == ["LTCUSD"]
+            await until(lambda: not feed.subscribe_queue().waiting, "the request out")
+            await until(lambda: live(feed, "LTCUSD"), "LTCUSD LIVE")
+            assert feed.subscribe_queue() == ([], [], None)
+            assert "ETHUSD" not in feed.markets()
+
+
 async def test_drift_found_by_subscription_list_is_repaired_and_reported() -> None:
     """The server says success but never serves ETHUSD: the list check finds and fixes it."""
     async with running_sim() as sim:

@@ -643,3 +643,20 @@ def test_the_core_loads_no_event_loop_network_or_screen_code() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+# --------------------------------------------------------------------------- the queue shown
+
+
+def test_what_waits_for_a_connection_and_what_waits_for_its_answer() -> None:
+    """The watchlist's queue: without a connection every pending market waits for one;
+    once out, a request's markets wait for its answer until it comes."""
+    core = SubscriptionCore(heartbeat=True)
+    core.subscribe("BTCUSD")
+    core.subscribe("ETHUSD")
+    assert core.waiting_for_connection() == ["BTCUSD", "ETHUSD"]  # the heartbeat is no market
+    requests = send_all(core, core.connection_opened())
+    assert core.waiting_for_connection() == []
+    assert core.subscribes_unanswered() == ["BTCUSD", "ETHUSD"]
+    answer(core, requests)
+    assert core.subscribes_unanswered() == []

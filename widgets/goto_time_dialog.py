@@ -86,6 +86,8 @@ class GoToTimeDialog(ModalScreen[int | None]):
     @on(Input.Changed, "#goto-time")
     def _clear_error(self, event: Input.Changed) -> None:
         # Typing clears the reason; a change the field reports late (keys typed before
-        # Enter) is not a new text.
-        if event.value != self._refused:
+        # Enter, reported after it) is not a new text: the field still holds the refused
+        # one. (Compared with the event's own value, a late report of a shorter text cleared
+        # the reason just given: seen on a loaded machine.)
+        if self.query_one("#goto-time", Input).value != self._refused:
             self.query_one("#goto-error", Label).update("")

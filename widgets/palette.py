@@ -34,6 +34,7 @@ BADGE_CLASS: Final[dict[str, str]] = {
     "AUTHENTICATING": WARN,
     "CONNECTING": WARN,
     "LEAVING": WARN,
+    "QUEUED": WARN,
     "STALE": IDLE,
     "OFFLINE": IDLE,
     "NO BOOK": IDLE,
