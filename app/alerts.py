@@ -397,6 +397,74 @@ def rule_key(rule: AlertRule) -> str:
     return msgspec.json.encode(rule).decode()
 
 
+# --------------------------------------------------------------------------- from a form
+
+FORM_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "price": ("market", "field", "way", "level"),
+    "spread": ("market", "above_bps"),
+    "stale": ("market", "seconds"),
+    "trade": ("market", "size"),
+    "imbalance": ("market", "beyond", "side", "band_bps"),
+    "disconnected": ("seconds",),
+}
+"""The fields a dialog asks for, per kind (the rest take their defaults). ``way`` and
+``level`` make a price rule's ``above``, ``below`` or ``crosses``."""
+PRICE_WAYS: Final = ("above", "below", "crosses")
+_FORM_OPTIONAL: Final = frozenset({"band_bps"})
+"""Fields that may be left empty (the rule's default then)."""
+_FORM_EMPTY: Final[dict[str, str]] = {
+    "market": "type a market, e.g. BTCUSD",
+    "level": "type the price level, e.g. 65000",
+    "above_bps": "type the spread in basis points, e.g. 5",
+    "seconds": "type the seconds, e.g. 10",
+    "size": "type the trade size in base units, e.g. 5",
+    "beyond": "type the ratio, more than 0 and at most 1, e.g. 0.6",
+}
+
+
+def rule_from_form(kind: str, fields: Mapping[str, str]) -> AlertRule:
+    """A rule from a dialog's text fields (:data:`FORM_FIELDS` of ``kind``), checked as
+    :func:`rule_from_table` checks a config table: ``ValueError`` says what to type."""
+    if kind not in FORM_FIELDS:
+        kinds = ", ".join(RULE_KINDS)
+        raise ValueError(f"kind = {kind!r} is not an alert kind; use one of {kinds}")
+    table: dict[str, Any] = {"kind": kind}
+    for key in FORM_FIELDS[kind]:
+        text = fields.get(key, "").strip()
+        if not text:
+            if key in _FORM_OPTIONAL:
+                continue
+            raise ValueError(_FORM_EMPTY.get(key, f"{key}: choose one"))
+        if key == "market":
+            table[key] = text.upper()
+        elif key == "way":
+            if text not in PRICE_WAYS:
+                raise ValueError(f"way = {text!r}: use one of {', '.join(PRICE_WAYS)}")
+        elif key == "level":
+            table[fields["way"].strip()] = text
+        elif key in _NUMBERS or key in _WHOLE:
+            table[key] = _form_number(key, text, whole=key in _WHOLE)
+        else:
+            table[key] = text
+    return rule_from_table(table)
+
+
+def _form_number(key: str, text: str, whole: bool) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    if not whole:
+        try:
+            value = float(text)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(value):
+                return value
+    raise ValueError(f"{key} = {text!r} is not {'a whole number' if whole else 'a number'}")
+
+
 # --------------------------------------------------------------------------- what fires
 
 

@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from app.alerts import AlertEngine
 from app.argtypes import positive_number as _positive
 from app.argtypes import token_url as _token_url
 from app.argtypes import ws_url as _ws_url
@@ -199,17 +200,26 @@ def _main_stream(argv: list[str]) -> int:
     if args.depth is not None and args.depth <= 0:
         parser.error("--depth must be positive")
     try:
-        session, _ = _session(args, args.channels)
+        session, config = _session(args, args.channels)
+        alerts = AlertEngine.open(config.alert_rules())
     except (ConfigError, RecordingError) as exc:
         print(redact(f"sordash: {exc}"), file=sys.stderr)
         return EXIT_USAGE
+    if alerts.file is not None and alerts.file.problem:
+        print(redact(f"sordash: alerts: {alerts.file.problem}"), file=sys.stderr)
     if args.log_file is not None and not _redirect_logs(args.log_file):
         return EXIT_USAGE
     from app.stream import run_stream
 
     try:
         return asyncio.run(
-            run_stream(session, depth=args.depth, interval=args.interval, duration=args.duration)
+            run_stream(
+                session,
+                depth=args.depth,
+                interval=args.interval,
+                duration=args.duration,
+                alerts=alerts,
+            )
         )
     except KeyboardInterrupt:
         return 0

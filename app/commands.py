@@ -140,6 +140,10 @@ COMMANDS: tuple[Command, ...] = (
         show=False,
         footer="Record",
     ),
+    Command("alert-new", "a", "new_alert", "New alert on the current market…", show=False),
+    Command(
+        "alerts", "A", "alerts", "Alerts: list, mute, re-arm, delete", show=False, key_display="A"
+    ),
     *(
         Command(f"market-{n}", str(n), f"select_market({n})", f"Go to market {n}", show=False)
         for n in range(1, 10)

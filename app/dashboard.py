@@ -38,6 +38,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from app.alerts import AlertEngine, AlertRule
 from app.commands import COMMAND_BY_ID, COMMANDS, Command
 from app.config import LADDER_COLUMNS, Config, ConfigError, LadderConfig, check_tape, ladder_problem
 from app.events import (
@@ -65,6 +66,8 @@ from app.view_settings import ViewSettings, view_settings_file
 from app.watchlist import watch_rows
 from styles import STYLES_DIR
 from styles.themes import SORDASH_THEMES, check_theme
+from widgets.alert_dialog import AlertDialog
+from widgets.alerts_panel import AlertsPanel
 from widgets.goto_time_dialog import GoToTimeDialog
 from widgets.help_screen import HelpRow, HelpScreen
 from widgets.market_tabs import GridPage, MarketTabs
@@ -96,6 +99,8 @@ CPU_BUDGET = 0.7
 off: first the slow parts' pace, then the refresh period."""
 MAX_PACE = 3.0
 """The most the slow parts (rows behind the touch, totals, the tape) are slowed under load."""
+ALERT_TOASTS = 3
+"""Alerts shown as notifications from one refresh; the rest are counted in one more."""
 APP_ACTIONS = frozenset({"quit", "help", "reconnect", "record"})
 """Commands the app carries out (the feed's lifecycle, screens of their own); the rest act
 on the dashboard screen's state."""
@@ -178,12 +183,21 @@ class DashboardScreen(Screen[None]):
         clock: Callable[[], float] = time.monotonic,
         *,
         transport: ReplayTransport | None = None,
+        alerts: AlertEngine | None = None,
     ) -> None:
         super().__init__()
         self.feed = feed
         self.config = config
         self.transport = transport
         """The replay's transport (``sordash --replay``), None in a live session."""
+        self.alerts = alerts if alerts is not None else AlertEngine(config.alert_rules())
+        """The alert rules, evaluated on every refresh tick (:meth:`_check_alerts`)."""
+        self.alerts_unseen = 0
+        """Alerts fired since the alerts panel was last opened (the status bar's count)."""
+        self.alert_times: dict[str, int] = {}
+        """When each rule last fired, UTC ns (the recording's time in a replay)."""
+        self.wall_clock: Callable[[], int] = time.time_ns
+        """The wall clock (ns) alert times are read from in a live session (tests freeze it)."""
         self._jumps_shown = 0
         self.clock = clock
         self.views: dict[str, MarketView] = {}
@@ -256,6 +270,10 @@ class DashboardScreen(Screen[None]):
         hz = self.config.dashboard.refresh_hz
         self.run_worker(self._repaint_clock(1.0 / hz if hz > 0 else 1 / 30), group="clock")
         self.call_after_refresh(self._show_markets)
+        problem = self.alerts.file.problem if self.alerts.file is not None else ""
+        if problem:
+            log.warning("alerts: %s", problem)
+            self.notify(problem, title="Alerts file", severity="error", timeout=20)
 
     async def _show_markets(self) -> None:
         await self.sync_markets()
@@ -616,6 +634,8 @@ class DashboardScreen(Screen[None]):
         if self._going():
             return
         now = self.clock()
+        if self._check_alerts(now):
+            self._next_clock_update = 0.0  # the status bar counts it on this tick
         clock_due = now >= self._next_clock_update
         if clock_due:
             feed = self.feed
@@ -697,6 +717,7 @@ class DashboardScreen(Screen[None]):
             note=self.general_error,
             resume_key=self.key_for("freeze"),
             recording=recording.status() if recording is not None else "",
+            alerts=self._alerts_text(),
         )
         self._update_tabs()
         banner = self.query_one("#banner", Static)
@@ -1033,6 +1054,84 @@ class DashboardScreen(Screen[None]):
         markets = list(self.views)
         self.current = markets[((page + step) % pages) * GRID_MAX]
 
+    # ------------------------------------------------------------------ alerts
+
+    def _check_alerts(self, now: float) -> bool:
+        """Evaluate the alert rules (cheap: each market's touch read once); say what fired
+        (notifications, the bell, the log, the status bar's count). True if any did."""
+        fired = self.alerts.evaluate(now, self.feed)
+        if not fired:
+            return False
+        self.alerts_unseen += len(fired)
+        at_ns = self._alert_time_ns()
+        for alert in fired:
+            self.alert_times[alert.rule_id] = at_ns
+            log.warning("alert %s fired: %s", alert.rule_id, alert.message)
+        for alert in fired[:ALERT_TOASTS]:
+            title = f"Alert {alert.rule_id}"
+            self.notify(alert.message, title=title, severity="warning", timeout=10)
+        if len(fired) > ALERT_TOASTS:
+            more = len(fired) - ALERT_TOASTS
+            self.notify(
+                f"{more} more alert{'s' if more > 1 else ''} fired: "
+                f"{self.key_for('alerts')} lists them",
+                title="Alert",
+                severity="warning",
+                timeout=10,
+            )
+        if self.config.dashboard.alert_bell:
+            self.app.bell()
+        return True
+
+    def _alert_time_ns(self) -> int:
+        """Now on the wall clock, UTC ns; in a replay, the recording's time at the position."""
+        if self.transport is not None:
+            position = self.transport.status().position_ns
+            if position is not None:
+                return position
+        return self.wall_clock()
+
+    def _alerts_text(self) -> str:
+        """The status bar's count of alerts not yet seen in the panel ("" for none)."""
+        count = self.alerts_unseen
+        if not count:
+            return ""
+        # ▲ as the panel's fired state: one cell wide, like every glyph here (an emoji bell
+        # is two cells, or one, or a box, depending on the terminal and its font).
+        return f"▲ {count} alert{'s' if count > 1 else ''} ({self.key_for('alerts')})"
+
+    def action_alerts(self) -> None:
+        """List the alert rules, with keys to mute, re-arm and delete (the count is seen)."""
+        self.alerts_unseen = 0
+        self.show_changes_soon()
+        self.app.push_screen(AlertsPanel(self.alerts, lambda: self.alert_times))
+
+    def action_new_alert(self) -> None:
+        """Make an alert rule, on the current market unless another is typed."""
+        market = self.current or ""
+        book = self.feed.store.get(market) if market else None
+        prices = ""
+        if book is not None and book.best_bid is not None and book.best_ask is not None:
+            prices = f"bid {book.best_bid.price} · ask {book.best_ask.price}"
+        self.app.push_screen(AlertDialog(market, prices), self._alert_made)
+
+    def _alert_made(self, rule: AlertRule | None) -> None:
+        if rule is None:
+            return
+        try:
+            rule_id = self.alerts.add(rule)
+        except StateFileError as exc:
+            # The engine holds the rule already: only keeping it across restarts failed.
+            log.warning("alerts: %s", exc)
+            self.notify(
+                f"{exc}. The alert holds for this session only.",
+                title="Alert not kept",
+                severity="error",
+                timeout=20,
+            )
+            return
+        self.notify(f"Alert {rule_id}: {rule.describe()}", title="Alert set", timeout=4)
+
     # ------------------------------------------------------------------ the replay transport
 
     def _replay_hints(self) -> str:
@@ -1148,6 +1247,7 @@ class DashboardApp(App[None]):
         clock: Callable[[], float] = time.monotonic,
         start_feed: bool = True,
         transport: ReplayTransport | None = None,
+        alerts: AlertEngine | None = None,
     ) -> None:
         super().__init__()
         if feed is None:
@@ -1173,7 +1273,11 @@ class DashboardApp(App[None]):
         self.theme = self.config.dashboard.theme
         self.clock = clock
         self.start_feed = start_feed
-        self.dashboard = DashboardScreen(feed, self.config, clock, transport=transport)
+        if alerts is None:  # the config's rules and those kept in the alerts file
+            alerts = AlertEngine.open(self.config.alert_rules())
+        self.dashboard = DashboardScreen(
+            feed, self.config, clock, transport=transport, alerts=alerts
+        )
         record_dir = self.config.dashboard.record_dir
         self.recording = LiveRecording(
             feed,

@@ -8,7 +8,11 @@ Each line is one object with a ``kind``:
 - ``tape``: ``{"kind":"tape","market":..,"trades":[{"price","amount","executed_at",
   "inferred_side"},..]}``, newest first by ``executed_at`` (the API gives no side: ours is
   inferred from the book and the tick rule, and named so that no script mistakes it);
-- ``status`` and ``error`` for connection and subscription events.
+- ``status`` and ``error`` for connection and subscription events;
+- ``alert``: ``{"kind":"alert","rule":..,"alert":..,"market":..,"value":..,"message":..}``
+  for each alert that fires (:meth:`app.alerts.AlertFired.as_line`), the rules checked
+  every :data:`ALERT_INTERVAL` seconds whatever the interval (the dashboard's rules: the
+  config's ``[[alerts]]`` and those made in its dialog).
 
 A market's book and tape lines are printed when it changed, at most once per interval. On
 exit (``--duration``, SIGINT, SIGTERM) one final ``book`` and ``tape`` line per subscribed
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -28,6 +33,7 @@ from typing import IO, Any, Final
 
 import msgspec
 
+from app.alerts import AlertEngine
 from app.events import (
     BookResynced,
     ConnectionChanged,
@@ -45,6 +51,11 @@ from app.session import Session
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_AUTH: Final = 3
+ALERT_INTERVAL: Final = 0.1
+"""Seconds between two evaluations of the alert rules (a price that touches a level and
+leaves again within a line interval still fires)."""
+
+log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
 
@@ -174,6 +185,21 @@ class StreamWriter:
         self.closed = True
 
 
+async def watch_alerts(
+    engine: AlertEngine, feed: FeedClient, writer: StreamWriter, period: float = ALERT_INTERVAL
+) -> None:
+    """Evaluate ``engine`` every ``period`` seconds; an ``alert`` line (and a log record)
+    for each rule that fires. Runs until cancelled."""
+    while True:
+        fired = engine.evaluate(time.monotonic(), feed)
+        for alert in fired:
+            log.info("alert %s fired: %s", alert.rule_id, alert.message)
+            writer.write(alert.as_line())
+        if fired:
+            writer.flush()
+        await asyncio.sleep(period)
+
+
 async def run_stream(
     session: Session,
     *,
@@ -183,9 +209,11 @@ async def run_stream(
     out: IO[bytes] | None = None,
     err: IO[str] | None = None,
     stop: asyncio.Event | None = None,
+    alerts: AlertEngine | None = None,
 ) -> int:
     """Run the session, printing JSON Lines, until ``duration``, SIGINT or SIGTERM, auth
-    failure, or ``stop`` is set (what a signal does, for a caller that is not a process)."""
+    failure, or ``stop`` is set (what a signal does, for a caller that is not a process);
+    with ``alerts``, an ``alert`` line for each rule that fires."""
     feed = session.feed
     writer = StreamWriter(feed, out if out is not None else sys.stdout.buffer, depth)
     errors = err if err is not None else sys.stderr
@@ -212,6 +240,9 @@ async def run_stream(
             loop.add_signal_handler(sig, done.set)
     runner = loop.create_task(session.run())
     runner.add_done_callback(lambda _: done.set())
+    watcher = None
+    if alerts is not None and alerts.statuses():
+        watcher = loop.create_task(watch_alerts(alerts, feed, writer))
     deadline = None if duration is None else time.monotonic() + duration
     try:
         while not done.is_set():
@@ -226,6 +257,10 @@ async def run_stream(
             if writer.closed:
                 break
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

@@ -34,6 +34,7 @@ from app.alerts import (
     StaleAlert,
     TradeAlert,
     alerts_file,
+    rule_from_form,
     rule_from_table,
     rule_key,
 )
@@ -544,6 +545,45 @@ async def test_a_bad_table_is_refused_naming_the_key_and_value(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         rule_from_table(table)
+
+
+async def test_rules_from_a_dialogs_text_fields() -> None:
+    price = {"market": "btcusd", "field": "mid", "way": "crosses", "level": " 65000.5 "}
+    assert rule_from_form("price", price) == PriceAlert("BTCUSD", PriceField.MID, crosses="65000.5")
+    assert rule_from_form("spread", {"market": "*", "above_bps": "2.5"}) == SpreadAlert("*", 2.5)
+    assert rule_from_form("stale", {"market": "ETHUSD", "seconds": "10"}) == StaleAlert(
+        "ETHUSD", 10
+    )
+    assert rule_from_form("trade", {"market": "BTCUSD", "size": "5"}) == TradeAlert("BTCUSD", "5")
+    imbalance = {"market": "BTCUSD", "beyond": "0.6", "side": "ask", "band_bps": ""}
+    assert rule_from_form("imbalance", imbalance) == ImbalanceAlert(
+        "BTCUSD", 0.6, ImbalanceSide.ASK
+    ), "an empty band takes the default"
+    assert rule_from_form("disconnected", {"seconds": "5", "market": "ignored"}) == (
+        DisconnectedAlert(5)
+    ), "only the kind's fields are read"
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "message"),
+    [
+        ("price", {"market": "", "field": "bid", "way": "above", "level": "1"}, "type a market"),
+        ("price", {"market": "BTCUSD", "field": "bid", "way": "above"}, "type the price level"),
+        ("price", {"market": "BTC-USD", "field": "bid", "way": "above", "level": "1"}, "not a"),
+        ("price", {"market": "BTCUSD", "field": "bid", "way": "above", "level": "x"}, "above ="),
+        ("price", {"market": "BTCUSD", "field": "bid", "way": "near", "level": "1"}, "way ="),
+        ("spread", {"market": "BTCUSD", "above_bps": "lots"}, "above_bps = 'lots' is not a num"),
+        ("spread", {"market": "BTCUSD", "above_bps": "nan"}, "is not a number"),
+        ("spread", {"market": "BTCUSD", "above_bps": "-1"}, "must be more than 0"),
+        ("imbalance", {"market": "X1X", "beyond": "1", "side": "bid", "band_bps": "2.5"}, "whole"),
+        ("wobble", {}, "not an alert kind"),
+    ],
+)
+async def test_a_bad_field_is_refused_saying_what_to_type(
+    kind: str, fields: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        rule_from_form(kind, fields)
 
 
 # --------------------------------------------------------------------------- the alerts file

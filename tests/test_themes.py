@@ -122,9 +122,12 @@ def test_no_colour_is_written_in_the_widgets_or_the_dashboard(path: Path) -> Non
     assert hard_coded_colours(path.read_text()) == []
 
 
-def test_the_stylesheet_takes_every_colour_from_the_theme() -> None:
-    """No hex literal or named colour in the TCSS either: variables made from the theme's."""
-    css = (ROOT / "styles" / "dashboard.tcss").read_text()
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "styles").glob("*.tcss")), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_the_stylesheet_takes_every_colour_from_the_theme(path: Path) -> None:
+    """No hex literal or named colour in any TCSS either: variables made from the theme's."""
+    css = path.read_text()
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
     assert not HEX.search(css)
     bad = [value for value in CSS_COLOUR.findall(css) if _colour_in_css(value)]

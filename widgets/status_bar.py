@@ -38,9 +38,11 @@ class StatusBar(StyledStatic):
         note: str = "",
         resume_key: str = "p",
         recording: str = "",
+        alerts: str = "",
     ) -> None:
         """Render the feed's state as of ``now`` (the monotonic clock); ``recording`` is
-        what is being recorded (:meth:`app.live_recording.LiveRecording.status`)."""
+        what is being recorded (:meth:`app.live_recording.LiveRecording.status`), ``alerts``
+        the count of alerts fired and not yet seen (``▲ 2 alerts (A)``)."""
         state = feed.state
         stats = feed.stats
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -58,6 +60,9 @@ class StatusBar(StyledStatic):
         if frozen:
             text.append(" ")
             text.append(f" FROZEN ({resume_key} resumes) ", style=WARN)
+        if alerts:  # before the rest: on a narrow terminal the line's end is cut off
+            text.append(" ")
+            text.append(alerts, style=f"bold {TEXT_WARN}")
         if state is not ConnectionState.CONNECTED and feed.state_detail:
             text.append(f" {feed.state_detail}")
         text.append(" │ ", style=TEXT_MUTED)
