@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Final, NamedTuple
 
-from app.books import Book, BookLevel
+from app.books import Book, BookLevel, cumulative
 from app.protocol import ONE, SCALE, format_scaled
 
 _POW10: Final = tuple(10 ** (SCALE - n) for n in range(SCALE + 1))
@@ -304,8 +304,8 @@ def fixed_rows(
         return []
     bid_at = {lv.price_units: (lv, i) for i, lv in enumerate(bids)}
     ask_at = {lv.price_units: (lv, i) for i, lv in enumerate(asks)}
-    bid_totals = _running(bids)
-    ask_totals = _running(asks)
+    bid_totals = cumulative(bids)
+    ask_totals = cumulative(asks)
     if bids and asks:
         mid = (bids[0].price_units + asks[0].price_units) // 2
     elif bids or asks:
@@ -325,15 +325,6 @@ def fixed_rows(
         else:
             out.append(FixedRow(price, None, price <= mid, 0, False))
     return out
-
-
-def _running(levels: list[BookLevel]) -> list[int]:
-    totals: list[int] = []
-    total = 0
-    for level in levels:
-        total += level.amount_units
-        totals.append(total)
-    return totals
 
 
 def notional_units(price_units: int, amount_units: int) -> int:

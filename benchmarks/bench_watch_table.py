@@ -31,21 +31,13 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from app.config import KNOWN_MARKETS
 from benchmarks.common import report
 
 SIZE: Final = (160, 40)
 WINDOW: Final = 6.0
 HZ: Final = 4.0
-MARKETS: Final = (
-    "BTCUSD",
-    "ETHUSD",
-    "BCHUSD",
-    "LTCUSD",
-    "LINKUSD",
-    "MATICUSD",
-    "AAVEUSD",
-    "UNIUSD",
-)
+MARKETS: Final = KNOWN_MARKETS  # the eight markets the watchlist lists by default
 COLUMNS: Final = (
     ("Market", 9),
     ("State", 10),
