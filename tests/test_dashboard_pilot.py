@@ -104,7 +104,7 @@ async def test_the_dialog_refuses_an_invalid_form_and_escape_cancels() -> None:
     async with dashboard() as (app, _pilot, feed):
         press(app, "s")
         await dialog_field(app)
-        error = app.screen.query_one("#dialog-error")
+        error = app.screen.query_one("#subscribe-error")
         press(app, "enter")
         await until(lambda: "type a market" in str(error.render()), "the form refused")
         press(app, "escape")

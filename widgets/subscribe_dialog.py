@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, Input, Label
+from textual.widgets import Checkbox, Input, Label
 
 from app.protocol import EXECUTION_DATA, MARKET_DATA
+from widgets.form_dialog import FormDialog, form_bindings
 
 SubscribeChoice = tuple[str, tuple[str, ...]]
 """(market, channel types) chosen in the dialog."""
@@ -34,83 +31,47 @@ def check_market(text: str) -> str | None:
     return None
 
 
-class SubscribeDialog(ModalScreen[SubscribeChoice | None]):
+class SubscribeDialog(FormDialog[SubscribeChoice | None]):
     """A modal form: market (with completion) and channel checkboxes."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="dialog-cancel"),
-        Binding("enter", "confirm", "Subscribe", priority=True, id="dialog-confirm"),
-    ]
+    PREFIX = "subscribe"
+    CONFIRM = "Subscribe"
+    FIELD = "market"
+    BINDINGS = form_bindings(PREFIX, CONFIRM)
 
     def __init__(self, known_markets: Iterable[str], subscribed: Iterable[str]) -> None:
         super().__init__()
         self.known_markets = list(dict.fromkeys(known_markets))
         self.subscribed = set(subscribed)
+        self.offered = [m for m in self.known_markets if m not in self.subscribed]
 
-    def compose(self) -> ComposeResult:
-        """Title, market field, channel choices, error line and buttons."""
-        offered = [m for m in self.known_markets if m not in self.subscribed]
-        with Vertical(id="dialog"):
-            yield Label("Subscribe to a market", id="dialog-title")
-            yield Input(
-                placeholder="market, e.g. BTCUSD",
-                suggester=SuggestFromList(offered or self.known_markets, case_sensitive=False),
-                id="market",
-            )
-            yield Label(
-                "→ completes · known: " + (" ".join(offered) if offered else "none"),
-                id="dialog-hint",
-            )
-            yield Checkbox("market_data — order book", True, id="market_data")
-            yield Checkbox("execution_data — trades", True, id="execution_data")
-            yield Label("", id="dialog-error")
-            with Horizontal(id="dialog-buttons"):
-                yield Button("Subscribe", variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
+    def heading(self) -> str:
+        return "Subscribe to a market"
 
-    def on_mount(self) -> None:
-        """Start in the market field."""
-        self.query_one("#market", Input).focus()
+    def fields(self) -> ComposeResult:
+        """The market field (completing known markets), then the channels."""
+        yield Input(
+            placeholder="market, e.g. BTCUSD",
+            suggester=SuggestFromList(self.offered or self.known_markets, case_sensitive=False),
+            id=self.FIELD,
+        )
+        yield Label(
+            "→ completes · known: " + (" ".join(self.offered) or "none"), classes="form-hint"
+        )
+        yield Checkbox("market_data — order book", True, id=MARKET_DATA)
+        yield Checkbox("execution_data — trades", True, id=EXECUTION_DATA)
 
-    def choice(self) -> SubscribeChoice | str:
-        """The validated choice, or the reason the form cannot be accepted."""
-        market = self.query_one("#market", Input).value.strip().upper()
+    def accept(self) -> SubscribeChoice:
+        """The validated choice, or :class:`ValueError` saying what is wrong."""
+        market = self.query_one(f"#{self.FIELD}", Input).value.strip().upper()
         problem = check_market(market)
         if problem is not None:
-            return problem
+            raise ValueError(problem)
         if market in self.subscribed:
-            return f"{market} is already subscribed"
+            raise ValueError(f"{market} is already subscribed")
         channels = tuple(
             ch for ch in (MARKET_DATA, EXECUTION_DATA) if self.query_one(f"#{ch}", Checkbox).value
         )
         if not channels:
-            return "choose at least one channel"
+            raise ValueError("choose at least one channel")
         return (market, channels)
-
-    def action_confirm(self) -> None:
-        """Enter: accept the form if it is valid, else say what is wrong."""
-        focused = self.focused
-        if isinstance(focused, Button) and focused.id == "cancel":
-            self.dismiss(None)
-            return
-        result = self.choice()
-        if isinstance(result, str):
-            self.query_one("#dialog-error", Label).update(result)
-            return
-        self.dismiss(result)
-
-    def action_cancel(self) -> None:
-        """Escape: close without subscribing."""
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        self.action_confirm()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Changed, "#market")
-    def _clear_error(self) -> None:
-        self.query_one("#dialog-error", Label).update("")
