@@ -159,6 +159,26 @@ async def test_z_cycles_the_sizes_and_a_size_the_book_cannot_fill_is_too_thin() 
         await until(lambda: "0.5 BTC" in panel_text(view)[0], "back to the first size")
 
 
+async def test_figures_are_at_the_markets_decimals_not_the_touchs() -> None:
+    """A deep level spelt to eight places: the touch's amounts have one, but the fillable
+    amount (1.8 + 0.12345678) is shown whole, at the decimals the ladder has seen."""
+    scene = Scene(Config(sizes={"BTCUSD": ["5"]}))
+    deep_asks = [*ASKS, ("50010.00", "0.12345678")]
+    async with scene.app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        scene.subscribe("BTCUSD")
+        scene.ingest(snapshot_frame("BTCUSD", levels(BIDS), levels(deep_asks)), MONO - 2.0)
+        scene.heartbeat_ok()
+        scene.confirm(["BTCUSD"])
+        scene.connected()
+        await pilot.pause()
+        scene.app.dashboard.repaint_now()
+        view = scene.app.dashboard.views["BTCUSD"]
+        await until(lambda: "fillable" in panel_text(view)[1], "5 BTC costed, too thin")
+        assert "too thin: 1.92345678 fillable of 5 BTC" in panel_text(view)[1]
+        assert "2.60000000 fillable" in panel_text(view)[2], "the other side at those places"
+
+
 async def test_Z_costs_any_size_typed_and_refuses_text_that_is_not_one() -> None:
     async with hand_dashboard() as (scene, view):
         app = scene.app

@@ -31,6 +31,7 @@ from app.fills import (
     depth_bands,
     lot_units,
 )
+from app.ladder import MarketPrecision
 from app.protocol import ONE, decimal_places, format_scaled
 from widgets.palette import TEXT_ASK, TEXT_BID, TEXT_MUTED, TEXT_WARN
 from widgets.text_lines import TextLines
@@ -122,6 +123,9 @@ class FillPanel(TextLines):
         """(buy, sell) as last painted: None without a book."""
         self._shown_at = float("-inf")
         self._book: Book | None = None
+        self.precision: MarketPrecision | None = None
+        """The market's decimals as its ladder has seen them (only ever finer): the panel's
+        figures are at those, so they keep their width as the touch's spelling changes."""
 
     @property
     def chosen(self) -> FillSize:
@@ -173,6 +177,9 @@ class FillPanel(TextLines):
         amount_places = max(
             decimal_places(book.best_bid.amount), decimal_places(book.best_ask.amount)
         )
+        if self.precision is not None:
+            price_places = max(price_places, self.precision.price_places)
+            amount_places = max(amount_places, self.precision.amount_places)
         bands = depth_bands(book, self.bands)
         self.imbalance = bands[0].imbalance if bands else None
         return [

@@ -135,6 +135,7 @@ class MarketView(CachedContainer, Vertical):
         self._header_key: tuple[object, ...] = ()
         self.panel = SubscriptionPanel()
         self.fills = FillPanel(market, sizes, bands, classes="fill-panel")
+        self.fills.precision = self.ladder.precision
 
     def compose(self) -> ComposeResult:
         """Header, then ladder beside tape, then the channel panel."""
