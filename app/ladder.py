@@ -6,7 +6,9 @@
   never moves a column because the visible rows happen to be written shorter.
 - :class:`FixedWindow`: which prices a fixed-tick ladder shows (every price on the tick or
   the grouping step, empty ones included), and when it re-centres: only when the touch
-  comes within :data:`FIXED_MARGIN_ROWS` of its edge or leaves it (or on request).
+  comes within :data:`FIXED_MARGIN_ROWS` of its edge or leaves it (or on request);
+  :func:`auto_multiple`, the coarser grid it takes by itself when the spread is too wide
+  for the window on the tick.
 - :func:`window_levels`, :func:`fixed_rows`: a side's levels bucketed onto that grid and
   laid out on the window's rows, with running totals.
 - Notional (price x amount) in exact integer arithmetic, and its display.
@@ -16,7 +18,7 @@ Prices and amounts are integers in units of 10**-18 (:data:`app.protocol.SCALE`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from math import gcd
 from typing import Final, NamedTuple
@@ -173,6 +175,45 @@ def window_levels(
             level = BookLevel(format_scaled(bucket), level.amount, bucket, level.amount_units)
         out.append(level)
     return out
+
+
+def nice_multiples() -> Iterator[int]:
+    """1, 2, 5, 10, 20, 50, ...: the steps an automatic fixed-tick grid takes, in ticks."""
+    scale = 1
+    while True:
+        for m in (1, 2, 5):
+            yield m * scale
+        scale *= 10
+
+
+def auto_multiple(spread_units: int, tick: int, rows: int, current: int = 1) -> int:
+    """The fixed-tick grid's step, in ticks, for a touch ``spread_units`` wide on a window
+    of ``rows`` rows (:class:`FixedWindow`): the finest of 1, 2, 5, 10, ... ticks at which
+    the spread takes at most half the window's inner part (its rows inside the margins), so
+    depth shows on both sides of it instead of a window of empty prices between them.
+
+    With hysteresis, so a spread near a boundary does not switch steps every tick: the
+    ``current`` step (at first the tick) holds while the spread takes at most three quarters
+    of the inner part at it, unless it has narrowed to a quarter of it at the next finer
+    step.
+    """
+    margin = min(FIXED_MARGIN_ROWS, max(0, (rows - 1) // 4))
+    inner = rows - 1 - 2 * margin
+    if tick <= 0 or inner <= 0 or spread_units <= 0:
+        return current  # nothing to measure (a one-sided, locked or crossed book): as it is
+
+    def fits(multiple: int, num: int, den: int) -> bool:
+        return spread_units * den <= inner * tick * multiple * num
+
+    if current >= 1 and fits(current, 3, 4):
+        finer = 0
+        for m in nice_multiples():
+            if m >= current:
+                break
+            finer = m
+        if not finer or not fits(finer, 1, 4):
+            return current
+    return next(m for m in nice_multiples() if fits(m, 1, 2))
 
 
 @dataclass

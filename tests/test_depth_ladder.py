@@ -255,6 +255,45 @@ async def test_f_shows_every_price_on_the_tick_and_c_recentres() -> None:
         assert prices_of(btc)[btc.depth - 1 : btc.depth + 1] == ["50020.02", "50019.98"]
 
 
+async def test_a_spread_too_wide_for_the_window_takes_a_coarser_grid_by_itself() -> None:
+    """BTCUSD's asks 4.00 higher: 404 ticks of spread on a 31-row window would show only
+    empty prices between the sides. The grid takes 0.50 steps by itself (the finest of 1,
+    2, 5, 10, 20, 50 ticks leaving the spread half the window's inner 26 rows), both sides'
+    amounts show, the title says so; with the spread back to 0.04 for a while (not at
+    once: a spread that opens and closes would lay the window out each time), the tick."""
+    scene = Scene(Config(ladder=LadderConfig(mode="fixed")))
+    clock = scene.app.clock
+    assert isinstance(clock, FrozenClock)
+    async with scene.app.run_test(size=(200, 60)):
+        ladders = await painted(scene)
+        dashboard, btc = scene.app.dashboard, ladders["BTCUSD"]
+        assert btc.window_rows == 31
+        assert "fixed · tick 0.01" in ladder_lines(btc)[0]
+        bids, asks = book_levels("BTCUSD")
+        wide_asks = shifted_book("4.00")[1]
+        scene.ingest(snapshot_frame("BTCUSD", bids, wide_asks, offset_ms=2000), MONO)
+        clock.now += 1.0
+        dashboard.repaint_now()
+        lines = ladder_lines(btc)
+        assert "fixed · auto 0.5 " in lines[0]
+        prices = prices_of(btc)
+        assert {round(float(a) - float(b), 2) for a, b in pairwise(prices)} == {0.5}
+        with_amounts = [line.split() for line in lines[1:] if len(line.split()) >= 2]
+        rows = [words for words in with_amounts if re.fullmatch(r"\d+\.\d+", words[0])]
+        best_ask = min(float(a["price"]) for a in wide_asks)
+        best_bid = max(float(b["price"]) for b in bids)
+        assert any(float(w[0]) >= best_ask for w in rows), "ask rows with amounts"
+        assert any(float(w[0]) <= best_bid for w in rows), "bid rows with amounts"
+        scene.ingest(snapshot_frame("BTCUSD", bids, asks, offset_ms=4000), MONO)
+        clock.now += 1.0
+        dashboard.repaint_now()
+        assert "fixed · auto 0.5 " in ladder_lines(btc)[0], "narrow for a moment: as it was"
+        clock.now += DepthLadder.AUTO_FINER_SECONDS
+        dashboard.repaint_now()
+        assert "fixed · tick 0.01" in ladder_lines(btc)[0], "narrow for a while: the tick"
+        assert prices_of(btc)[btc.depth] == "50000.00"
+
+
 async def test_c_in_the_list_mode_says_what_it_is_for() -> None:
     scene = Scene()
     async with scene.app.run_test(size=(120, 40)) as pilot:

@@ -7,6 +7,7 @@ from app.books import Book, BookLevel
 from app.ladder import (
     FixedWindow,
     MarketPrecision,
+    auto_multiple,
     fixed_rows,
     significant_places,
     window_levels,
@@ -236,3 +237,43 @@ def test_fixed_rows_lay_every_price_out_with_running_totals() -> None:
         (False, True, 0, False),
         (True, True, p("3"), False),
     ]
+
+
+# ------------------------------------------------------------------ the automatic grid
+
+TICK = to_scaled("0.01")
+
+
+def ticks(n: int) -> int:
+    return n * TICK
+
+
+def test_the_tick_while_the_spread_fits_three_quarters_of_the_windows_inner_rows() -> None:
+    # 31 rows, two rows of margin each end: 26 inner rows between the margins.
+    assert auto_multiple(ticks(4), TICK, 31) == 1
+    assert auto_multiple(ticks(19), TICK, 31) == 1, "19 of 26 rows: the tick holds"
+    assert auto_multiple(ticks(20), TICK, 31) == 2, "then the spread takes half at 2 ticks"
+    assert auto_multiple(ticks(404), TICK, 31) == 50, "404 / 13 = 31.1 ticks: 50, not 20"
+
+
+def test_the_step_is_the_finest_of_one_two_five_leaving_the_spread_half_the_window() -> None:
+    steps = [auto_multiple(ticks(n), TICK, 31) for n in (20, 27, 60, 131, 260, 1301)]
+    assert steps == [2, 5, 5, 20, 20, 200]
+
+
+def test_a_spread_near_a_boundary_keeps_its_step() -> None:
+    """At 2 ticks the step holds while the spread takes three quarters of the inner rows
+    (39 ticks), and returns to the tick only once it takes a quarter of them at the tick."""
+    current = auto_multiple(ticks(20), TICK, 31)
+    assert current == 2
+    for n in (19, 13, 8, 7, 30, 39):
+        assert auto_multiple(ticks(n), TICK, 31, current) == 2, f"{n} ticks: holds at 2"
+    assert auto_multiple(ticks(6), TICK, 31, current) == 1, "6 ticks <= 26 / 4: the tick"
+    assert auto_multiple(ticks(40), TICK, 31, current) == 5, "beyond three quarters: coarser"
+
+
+def test_nothing_to_measure_keeps_the_step() -> None:
+    assert auto_multiple(0, TICK, 31, 5) == 5, "a locked book"
+    assert auto_multiple(-ticks(3), TICK, 31, 5) == 5, "a crossed book"
+    assert auto_multiple(ticks(100), TICK, 1, 2) == 2, "one row: nothing between the sides"
+    assert auto_multiple(ticks(100), 0, 31) == 1, "no tick known"

@@ -39,6 +39,7 @@ from app.ladder import (
     FixedRow,
     FixedWindow,
     MarketPrecision,
+    auto_multiple,
     bucket_of,
     fixed_rows,
     format_thousands,
@@ -131,6 +132,9 @@ class DepthLadder(CachedStyles):
     SLOW_SECONDS: ClassVar[float] = 0.5
     """How often cumulative totals and depth bars are repainted when nothing else in their
     row changed."""
+    AUTO_FINER_SECONDS: ClassVar[float] = 5.0
+    """How long the spread must stay narrow before the automatic fixed-tick grid gets finer
+    (it gets coarser at once)."""
     MOVE_SECONDS: ClassVar[float] = 0.1
     """How often the touch's price may move on screen. A move shifts every row of its side,
     so it repaints the side whole; the ladder holds its last picture whole until then (never
@@ -144,6 +148,11 @@ class DepthLadder(CachedStyles):
         """Grouping step as a multiple of the tick; 0 shows every level as it is."""
         self.group_step_units = 0
         """The current grouping step in 10**-18 units (0: none)."""
+        self.auto_multiple = 1
+        """The ungrouped fixed-tick grid's step in ticks (:func:`app.ladder.auto_multiple`:
+        more than one while the spread is too wide for the window on the tick)."""
+        self._finer_since: float | None = None
+        """Since when the spread would have a finer automatic grid (None: it would not)."""
         self.columns: frozenset[str] = DEFAULT_COLUMNS
         """The optional columns shown (of :data:`app.config.LADDER_COLUMNS`), each when it
         fits, always in that order."""
@@ -520,7 +529,7 @@ class DepthLadder(CachedStyles):
         nothing to place it on (both sides empty, a message over several lines): then the
         list layout says so."""
         precision, window = self.precision, self.window
-        step = self.group_step_units or precision.tick_units
+        step = self._fixed_step(book, now)
         best_bid, best_ask = book.best_bid, book.best_ask
         window.follow(
             None if best_bid is None else bucket_of(best_bid.price_units, step, True),
@@ -538,7 +547,7 @@ class DepthLadder(CachedStyles):
         precision.see(bids)
         precision.see(asks)
         multiple = self.group_multiple
-        if precision.tick_units * (multiple or 1) != step:
+        if self._fixed_step(book, now) != step:
             # A price finer than the tick seen so far (the tick only gets finer): the grid
             # is the new tick's, and the window is placed on it afresh.
             self.group_step_units = precision.tick_units * multiple if multiple else 0
@@ -551,6 +560,32 @@ class DepthLadder(CachedStyles):
         self._max_total = max((row.total_units for row in rows), default=0)
         self._middle, self._middle_alert = self._spread_text(book, precision.price_places, message)
         return True
+
+    def _fixed_step(self, book: Book, now: float) -> int:
+        """The fixed-tick window's step: the grouping step when grouped, else the tick, or a
+        few ticks while the spread is too wide for the window (:attr:`auto_multiple`).
+
+        A wider spread coarsens the grid at once (else the window shows empty prices); a
+        narrower one makes it finer only once it has been narrow for
+        :attr:`AUTO_FINER_SECONDS`, so a spread that opens and closes several times a
+        second does not lay the window out again each time."""
+        tick = self.precision.tick_units
+        if self.group_multiple:
+            return tick * self.group_multiple
+        bid, ask = book.best_bid, book.best_ask
+        if bid is not None and ask is not None:
+            spread = ask.price_units - bid.price_units
+            current = self.auto_multiple
+            wanted = auto_multiple(spread, tick, self.window_rows, current)
+            if wanted > current:
+                self.auto_multiple, self._finer_since = wanted, None
+            elif wanted == current:
+                self._finer_since = None
+            elif self._finer_since is None:
+                self._finer_since = now
+            elif now - self._finer_since >= self.AUTO_FINER_SECONDS:
+                self.auto_multiple, self._finer_since = wanted, None
+        return tick * self.auto_multiple
 
     def _fixed_row(self, fixed: FixedRow, step: int) -> _Row:
         """One fixed-tick row as shown, at the decimals of :attr:`_sticky_places`."""
@@ -597,8 +632,8 @@ class DepthLadder(CachedStyles):
         if self._layout_key() != self._built_layout or window.top != self._lines_top:
             return False
         bid_bucket, ask_bucket = self._fixed_touch(book)
-        if not window.holds(bid_bucket, ask_bucket):
-            return False
+        if self._fixed_step(book, now) != window.step or not window.holds(bid_bucket, ask_bucket):
+            return False  # the grid changes (the spread widened or narrowed), or the window
         keys = self._line_keys
         ys = [y for y, row in enumerate(rows, start=1) if row.touch]
         for bucket in (bid_bucket, ask_bucket):
@@ -1047,7 +1082,7 @@ class DepthLadder(CachedStyles):
                 title += f"  {_TITLES[name]:>{w}}"
         if self._fixed_rows is not None:
             step = self.group_step_units or self.window.step
-            kind = "grp" if self.group_step_units else "tick"
+            kind = "grp" if self.group_step_units else "auto" if self.auto_multiple > 1 else "tick"
             extra = f"fixed · {kind} {format_scaled(step)}"
         else:
             extra = f"depth {n}"
