@@ -320,7 +320,11 @@ async def test_a_touch_move_repaints_only_the_rows_it_crosses_in_fixed_mode(mode
         before = ladder_lines(btc)
         seen = spy_refreshes(btc)
         scene.ingest(update_frame("BTCUSD", 960, asks=[level("50000.02", "0")]), MONO)
-        clock.now += 0.01  # a refresh tick: the rows behind the touch are not due yet
+        # A refresh tick once a move may be shown (the painting above may have been one:
+        # the touch appearing), before the rows behind the touch are due (at their pace,
+        # raised on a loaded machine; nothing awaits from here, so it cannot change).
+        assert DepthLadder.MOVE_SECONDS < DepthLadder.DEEP_SECONDS
+        clock.now += DepthLadder.MOVE_SECONDS * btc.pace
         view.refresh_data(clock.now, urgent=False)
         after = ladder_lines(btc)
         changed = {y for y, (a, b) in enumerate(zip(before, after, strict=True)) if a != b}
