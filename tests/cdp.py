@@ -318,6 +318,8 @@ async def chromium(executable: str, *, width: int = 1400, height: int = 900) -> 
         ws = await session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0)
         page = Page(ws)
         await page.resize(width, height)
+        # A headless page never has the window's focus; a person's browser in front does.
+        await page.send("Emulation.setFocusEmulationEnabled", enabled=True)
         yield page
     finally:
         if page is not None:

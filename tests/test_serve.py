@@ -269,9 +269,12 @@ async def test_the_dashboard_works_in_a_real_browser(tmp_path: Path) -> None:
         [simulator] = re.findall(r"\((ws://127\.0\.0\.1:\d+/)\)", "".join(served.lines))
         await page.navigate(served.url)
         text = await page.wait_screen(
-            lambda t: t.count("LIVE") >= 4 and len(PRICE.findall(t)) > 40, "two LIVE ladders"
+            lambda t: t.count("LIVE") >= 4 and len(PRICE.findall(t)) > 40 and "✓ listed" in t,
+            "two LIVE ladders, their channels listed",
         )
         assert "BTCUSD" in text and "ETHUSD" in text
+        # The page gave the terminal the focus: the footer shows the keys before any input.
+        assert "q Quit" in text.splitlines()[-1]
         assert f"demo {simulator}" in text  # the session is on serve's shared simulator
         await page.screenshot(tmp_path / "serve_browser.png")
         _keep(tmp_path / "serve_browser.png")
