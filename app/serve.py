@@ -9,6 +9,10 @@ reads the credentials as ``sordash`` does, from the environment it inherits or t
 file; nothing secret is ever put on a command line (which ``ps`` shows every user) or in
 the page.
 
+The sessions share the API's per-IP pacing (one token request and one subscription a
+second) through pace files in a folder made here (:mod:`app.pacing`), named to them in
+the environment as well.
+
 Safe by default: the server listens on loopback; another address needs ``--public`` and
 is warned about, since there is no login and anyone who reaches the port watches the data
 and drives the dashboard.
@@ -20,8 +24,10 @@ import argparse
 import ipaddress
 import os
 import shlex
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -31,6 +37,7 @@ from textual_serve.server import Server
 from app.argtypes import at_least
 from app.cli import EXIT_USAGE, add_connection_args, add_dashboard_args, dashboard_setup
 from app.config import ConfigError
+from app.pacing import PACE_DIR_ENV
 from app.recording import RecordingError
 from app.redact import redact
 from app.session import SHARED_SIMULATOR_ENV, SharedSimulator
@@ -124,6 +131,8 @@ class DashboardServer(Server):
         self.demo, self.demo_seed = demo, demo_seed
         self.simulator: Simulator | None = None
         """The demo's simulator, while serving."""
+        self.pace_dir: str | None = None
+        """The folder of the sessions' shared pace files (:mod:`app.pacing`), while serving."""
 
     @property
     def url(self) -> str:
@@ -137,6 +146,9 @@ class DashboardServer(Server):
 
     async def on_startup(self, app: web.Application) -> None:
         """Start the demo's simulator, then say where to point a browser."""
+        # The sessions share the API's per-IP pacing (token requests, subscriptions).
+        self.pace_dir = tempfile.mkdtemp(prefix="sordash-serve-pace-")
+        os.environ[PACE_DIR_ENV] = self.pace_dir
         if self.demo:
             config = SimConfig(host="127.0.0.1", port=0)
             if self.demo_seed is not None:
@@ -164,6 +176,9 @@ class DashboardServer(Server):
         if simulator is not None:
             await simulator.stop()
         os.environ.pop(SHARED_SIMULATOR_ENV, None)
+        os.environ.pop(PACE_DIR_ENV, None)
+        if self.pace_dir is not None:
+            shutil.rmtree(self.pace_dir, ignore_errors=True)
 
 
 def main_serve(argv: list[str]) -> int:

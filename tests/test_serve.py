@@ -27,6 +27,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.pacing import PACE_DIR_ENV
 from app.serve import dashboard_command, is_loopback, split_serve_args
 from app.session import SHARED_SIMULATOR_ENV, SharedSimulator, shared_simulator_from_env
 from tests.cdp import Page, chromium, find_chromium
@@ -147,6 +148,10 @@ class _Served:
         """The command line (``ps`` shows) of every process serve started."""
         return [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in self.descendants()]
 
+    def environments(self) -> list[bytes]:
+        """The environment of every process serve started."""
+        return [Path(f"/proc/{pid}/environ").read_bytes() for pid in self.descendants()]
+
     def descendants(self) -> list[int]:
         """The processes serve started (the sessions' shells and dashboards)."""
         parents: dict[int, int] = {}
@@ -203,12 +208,15 @@ async def test_the_page_and_its_socket_never_carry_the_secret() -> None:
             tokens = [t.encode() for t in sim._tokens]
             assert tokens
             commands = served.command_lines()
+            environments = served.environments()
             await ws.send_json(["stdin", "q"])  # the dashboard quits; the page is told
             while not ws.closed:
                 msg = await asyncio.wait_for(ws.receive(), 30)
                 if msg.type == aiohttp.WSMsgType.BINARY:
                     sent.append(msg.data)
         assert any(b"sordash" in c for c in commands), commands
+        # The sessions share the per-IP pacing (tests/test_pacing.py) through the environment.
+        assert any(PACE_DIR_ENV.encode() + b"=" in e for e in environments)
         for blob in [*sent, *commands]:
             assert SECRET.encode() not in blob
             for token in tokens:
