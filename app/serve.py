@@ -207,12 +207,34 @@ def main_serve(argv: list[str]) -> int:
     except (ConfigError, RecordingError) as exc:
         print(redact(f"sordash serve: {exc}"), file=sys.stderr)
         return EXIT_USAGE
+    problem = _cannot_listen(args.host, args.port)
+    if problem is not None:  # said before the demo's simulator starts, not after
+        print(
+            f"sordash serve: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr
+        )
+        return 1
     server = DashboardServer(
         dashboard_command(child_args), args.host, args.port, demo=demo, demo_seed=args.seed
     )
     try:
         server.serve()
-    except OSError as exc:
+    except OSError as exc:  # taken between the check and now
         print(f"sordash serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on (host, port), or None when it can."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return str(exc)
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc.strerror or str(exc)
+    return None

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -31,7 +32,17 @@ from app.pacing import PACE_DIR_ENV
 from app.serve import dashboard_command, is_loopback, split_serve_args
 from app.session import SHARED_SIMULATOR_ENV, SharedSimulator, shared_simulator_from_env
 from tests.cdp import Page, chromium, find_chromium
-from tests.feedkit import CLI, ROOT, cli_environ, free_port, run_cli, running_sim, until
+from tests.feedkit import (
+    CLI,
+    ROOT,
+    cli_environ,
+    free_port,
+    run_cli,
+    running_sim,
+    sim_args,
+    sim_credentials,
+    until,
+)
 
 SECRET = "serve-test-secret-Q7vXz9"
 PRICE = re.compile(r"\b\d{3,}\.\d{2,}\b")
@@ -72,6 +83,22 @@ async def test_another_address_than_loopback_needs_public() -> None:
     assert code == 2
     assert "not a loopback address" in err.decode() and "--public" in err.decode()
     assert out == b""
+
+
+async def test_a_public_address_is_warned_about_and_a_taken_port_is_named() -> None:
+    """--public: the warning comes first; the port is held here (on every address), so
+    serve stops there, before serving anything, and says why."""
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, out, err = await run_cli(
+            "serve", "--host", "0.0.0.0", "--public", "--port", str(port)
+        )
+    text = err.decode()
+    assert code == 1 and out == b""
+    assert "WARNING" in text and "anyone who can reach this port can watch" in text
+    assert f"cannot listen on 0.0.0.0:{port}: Address already in use" in text
 
 
 async def test_record_is_refused_since_every_session_would_write_one_file(
@@ -139,8 +166,6 @@ class _Served:
         self.lines: list[str] = []
 
     def listening(self) -> bool:
-        import socket
-
         with socket.socket() as probe:
             return probe.connect_ex(("127.0.0.1", self.port)) == 0
 
@@ -178,15 +203,7 @@ async def test_the_page_and_its_socket_never_carry_the_secret() -> None:
     so is every process's command line."""
     async with (
         running_sim(client_secret=SECRET) as sim,
-        serving(
-            "--ws-url",
-            sim.ws_url,
-            "--token-url",
-            sim.token_url,
-            "--markets",
-            "BTCUSD",
-            env={"PAXOS_CLIENT_ID": sim.client_id, "PAXOS_CLIENT_SECRET": SECRET},
-        ) as served,
+        serving(*sim_args(sim), env=sim_credentials(sim)) as served,
         aiohttp.ClientSession() as http,
     ):
         sent: list[bytes] = []
