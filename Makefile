@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench screenshots clean
+.PHONY: demo serve test lint bench screenshots browser-screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/sordash --demo
+
+serve: $(STAMP)
+	$(BIN)/sordash serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check app widgets styles sordash tests benchmarks
@@ -28,6 +31,11 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)
 	$(BIN)/python -m app.screenshots screenshots
+
+# The dashboard in a real headless Chromium (`sordash serve --demo`), taken by the browser test.
+browser-screenshot: $(STAMP)
+	SORDASH_ARTIFACTS=screenshots $(BIN)/pytest -q -p no:randomly \
+		tests/test_serve.py -k test_the_dashboard_works_in_a_real_browser
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

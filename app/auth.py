@@ -22,6 +22,7 @@ from typing import Final
 import aiohttp
 import msgspec
 
+from app.pacing import SharedPace
 from app.protocol import SCOPE
 from app.redact import REDACTOR, redact
 
@@ -119,8 +120,11 @@ class TokenProvider:
         max_backoff: float = 30.0,
         min_interval: float = MIN_REQUEST_INTERVAL,
         on_retry: Callable[[str, float], None] | None = None,
+        shared_pace: SharedPace | None = None,
     ) -> None:
         self.token_url = token_url
+        self._shared_pace = shared_pace
+        """Also keeps the requests of other processes (``sordash serve``'s sessions) apart."""
         self._on_retry = on_retry
         """Told (why, seconds until the next request) before each retry, so a screen can
         say what it is waiting for instead of only the log."""
@@ -256,6 +260,10 @@ class TokenProvider:
         now = self._clock()
         if self._last_request is not None:
             wait = self._last_request + self._min_interval - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if self._shared_pace is not None:
+            wait = self._shared_pace.reserve()
             if wait > 0:
                 await asyncio.sleep(wait)
         self._last_request = self._clock()

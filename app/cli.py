@@ -1,4 +1,4 @@
-"""The ``sordash`` command line: the dashboard (default), ``stream`` and ``sim``.
+"""The ``sordash`` command line: the dashboard (default), ``stream``, ``sim`` and ``serve``.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error, 3 authentication
 refused. Errors name what to fix; secrets never appear in any of them.
@@ -25,7 +25,7 @@ from app.config import (
 from app.protocol import MARKET_CHANNELS
 from app.recording import RecordingError
 from app.redact import RedactingFormatter, redact, redact_handlers
-from app.session import Session, SessionOptions
+from app.session import Session, SessionOptions, shared_simulator_from_env
 
 EXIT_USAGE = 2
 
@@ -48,7 +48,8 @@ def _channels(text: str) -> tuple[str, ...]:
     return channels
 
 
-def _add_connection_args(parser: argparse.ArgumentParser) -> None:
+def add_connection_args(parser: argparse.ArgumentParser) -> None:
+    """Where a feed connects, what it subscribes, records or replays (every command's)."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--demo", action="store_true", help="run the embedded exchange simulator and connect to it"
@@ -109,9 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sordash",
         description="Terminal dashboard for the Paxos Smart Order Routing WebSocket API. "
-        "Subcommands: `sordash stream --help`, `sordash sim --help`.",
+        "Subcommands: `sordash stream --help`, `sordash sim --help`, `sordash serve --help`.",
     )
-    _add_connection_args(parser)
+    add_connection_args(parser)
+    add_dashboard_args(parser)
+    return parser
+
+
+def add_dashboard_args(parser: argparse.ArgumentParser) -> None:
+    """The options of the dashboard beyond the connection's (``sordash`` and ``serve``)."""
     parser.add_argument(
         "--record-dir",
         type=Path,
@@ -127,7 +134,6 @@ def _parser() -> argparse.ArgumentParser:
         help="colour theme: sordash-light, sordash-high-contrast or any Textual theme "
         "(default: the config's [dashboard] theme, else textual-dark)",
     )
-    return parser
 
 
 def _stream_parser() -> argparse.ArgumentParser:
@@ -135,7 +141,7 @@ def _stream_parser() -> argparse.ArgumentParser:
         prog="sordash stream",
         description="Reconciled books and trades as JSON Lines on stdout.",
     )
-    _add_connection_args(parser)
+    add_connection_args(parser)
     parser.add_argument(
         "--channels",
         type=_channels,
@@ -174,6 +180,7 @@ def _session(
         record=args.record,
         replay=args.replay,
         replay_speed=args.replay_speed,
+        shared_simulator=shared_simulator_from_env() if args.demo else None,
     )
     if channels:
         options.channels = channels
@@ -191,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(args_list[1:])
     if args_list[:1] == ["stream"]:
         return _main_stream(args_list[1:])
+    if args_list[:1] == ["serve"]:
+        from app.serve import main_serve
+
+        return main_serve(args_list[1:])
     return _main_dashboard(args_list)
 
 
@@ -254,22 +265,30 @@ def _redirect_logs(log_file: Path | None) -> bool:
     return True
 
 
+def dashboard_setup(args: argparse.Namespace) -> tuple[Session, Config]:
+    """The dashboard's session and config from its parsed options, every option checked
+    (the config file, the keymap, the theme). Raises :class:`ConfigError` or
+    :class:`RecordingError` with a message naming what to fix; connects to nothing."""
+    session, config = _session(args)
+    from app.keymap import check_keymap
+    from styles.themes import check_theme
+
+    where = f"config file {config.path}" if config.path else "the config"
+    check_keymap(config.keys, where)
+    if args.record_dir is not None:
+        config.dashboard.record_dir = str(args.record_dir)
+    if args.theme is not None:
+        config.dashboard.theme = args.theme
+        check_theme(args.theme, "--theme")
+    else:
+        check_theme(config.dashboard.theme, f"{where}: [dashboard] theme")
+    return session, config
+
+
 def _main_dashboard(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        session, config = _session(args)
-        from app.keymap import check_keymap
-        from styles.themes import check_theme
-
-        where = f"config file {config.path}" if config.path else "the config"
-        check_keymap(config.keys, where)
-        if args.record_dir is not None:
-            config.dashboard.record_dir = str(args.record_dir)
-        if args.theme is not None:
-            config.dashboard.theme = args.theme
-            check_theme(args.theme, "--theme")
-        else:
-            check_theme(config.dashboard.theme, f"{where}: [dashboard] theme")
+        session, config = dashboard_setup(args)
     except (ConfigError, RecordingError) as exc:
         print(redact(f"sordash: {exc}"), file=sys.stderr)
         return EXIT_USAGE

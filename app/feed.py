@@ -33,6 +33,7 @@ import aiohttp
 import msgspec
 
 from app.auth import (
+    MIN_REQUEST_INTERVAL,
     AuthError,
     Credentials,
     Token,
@@ -50,6 +51,7 @@ from app.events import (
     SubscriptionChanged,
     SubState,
 )
+from app.pacing import SUBSCRIBE, TOKEN, shared_pace
 from app.protocol import (
     EXECUTION_DATA,
     INTERNAL_SERVER_ERROR,
@@ -195,6 +197,8 @@ class FeedClient:
         self._stopping = False
         self._wake = asyncio.Event()
         self.subscribe_interval = SUBSCRIBE_INTERVAL
+        self.subscribe_pace = shared_pace(SUBSCRIBE, SUBSCRIBE_INTERVAL)
+        """Keeps subscribe requests apart across processes too (``sordash serve``)."""
         self._next_subscribe_at = 0.0
         """Loop time before which no subscribe request may go out (across connections:
         the limit is the IP's, not the socket's)."""
@@ -477,6 +481,10 @@ class FeedClient:
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue  # more may have queued up behind it meanwhile
+                if self.subscribe_pace is not None:
+                    wait = self.subscribe_pace.reserve()
+                    if wait > 0:
+                        await asyncio.sleep(wait)  # the slot is ours; more may queue meanwhile
                 keys = [k for k in outbox.take_subscribes() if core.still_wanted(k)]
                 if not keys:
                     continue
@@ -730,7 +738,10 @@ class FeedClient:
         async with aiohttp.ClientSession() as session:
             if self.credentials is not None and self.token_url is not None:
                 self._provider = TokenProvider(
-                    self.token_url, self.credentials, on_retry=self._token_retry
+                    self.token_url,
+                    self.credentials,
+                    on_retry=self._token_retry,
+                    shared_pace=shared_pace(TOKEN, MIN_REQUEST_INTERVAL),
                 )
             while not self._stopping:
                 self._wake.clear()

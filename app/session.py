@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+import msgspec
 
 from app.auth import Credentials
 from app.config import Config, ConfigError, credentials_from, endpoints_for
@@ -27,6 +30,44 @@ if TYPE_CHECKING:
 
 class NoCredentials(ConfigError):
     """Neither the environment nor the config file holds Paxos credentials."""
+
+
+SHARED_SIMULATOR_ENV: Final = "SORDASH_DEMO_SIMULATOR"
+"""Set by ``sordash serve`` for its dashboards: the simulator they share (JSON of
+:class:`SharedSimulator`). In the environment, never on a command line: it holds the
+simulator's client secret, and a process's arguments are visible to every user (``ps``)."""
+
+
+@dataclass(frozen=True)
+class SharedSimulator:
+    """A simulator run by another process for demo dashboards to share (``sordash serve``)."""
+
+    ws_url: str
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    markets: list[str] = field(default_factory=list)
+
+    def to_env(self) -> str:
+        """The value of :data:`SHARED_SIMULATOR_ENV` that names this simulator."""
+        return msgspec.json.encode(self).decode()
+
+
+def shared_simulator_from_env(environ: dict[str, str] | None = None) -> SharedSimulator | None:
+    """The simulator named by :data:`SHARED_SIMULATOR_ENV`, or None when it is unset.
+
+    Raises :class:`ConfigError` when it is set to something unreadable (never quoting it).
+    """
+    text = (os.environ if environ is None else environ).get(SHARED_SIMULATOR_ENV)
+    if not text:
+        return None
+    try:
+        return msgspec.json.decode(text, type=SharedSimulator)
+    except msgspec.DecodeError:
+        raise ConfigError(
+            f"{SHARED_SIMULATOR_ENV} is set but is not a simulator's description "
+            "(it is set by `sordash serve`; unset it to run the demo's own simulator)"
+        ) from None
 
 
 @dataclass
@@ -47,6 +88,8 @@ class SessionOptions:
     """Play a recording instead of connecting."""
     replay_speed: float = 1.0
     """Replay pace relative to the recording; 0 means as fast as possible."""
+    shared_simulator: SharedSimulator | None = None
+    """Demo mode: connect to this running simulator instead of starting one."""
 
 
 class Session:
@@ -104,7 +147,12 @@ class Session:
         markets = options.markets or list(config.markets)
         simulator: Simulator | None = None
         credentials: Credentials | None
-        if options.demo:
+        shared = options.shared_simulator
+        if options.demo and shared is not None:
+            credentials = Credentials(shared.client_id, shared.client_secret)
+            token_url, ws_url, label = shared.token_url, shared.ws_url, f"demo {shared.ws_url}"
+            known = list(shared.markets)
+        elif options.demo:
             from app.simulator import SimConfig, Simulator
 
             sim_config = SimConfig(host="127.0.0.1", port=0)

@@ -208,16 +208,12 @@ def parse_lines(data: bytes) -> list[dict[str, Any]]:
 
 def stream_args(sim: Simulator, *more: str) -> list[str]:
     """``sordash stream`` arguments pointing at ``sim`` for BTCUSD, then ``more``."""
-    return [
-        "stream",
-        "--ws-url",
-        sim.ws_url,
-        "--token-url",
-        sim.token_url,
-        "--markets",
-        "BTCUSD",
-        *more,
-    ]
+    return ["stream", *sim_args(sim), *more]
+
+
+def sim_args(sim: Simulator) -> list[str]:
+    """The options that point a sordash command at ``sim``, for BTCUSD."""
+    return ["--ws-url", sim.ws_url, "--token-url", sim.token_url, "--markets", "BTCUSD"]
 
 
 def sim_credentials(sim: Simulator, secret: str | None = None) -> dict[str, str]:

@@ -84,6 +84,7 @@ def test_the_wheel_owns_only_sordash_and_runs_beside_another_app(tmp_path: Path)
     record = run(python, "-m", "pip", "show", "-f", "sordash", cwd=tmp_path).stdout
     files = [line.strip() for line in record.splitlines() if line.startswith("  ")]
     assert files and all(f.startswith(("sordash/", "sordash-", "../../../bin/")) for f in files)
+    assert "sordash/app/serve_page/app_index.html" in files  # `sordash serve`'s page
 
     def stream_demo() -> None:
         result = run(

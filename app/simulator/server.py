@@ -206,6 +206,8 @@ class Simulator:
         self.host = self.config.host
         # Counters tests and logs read.
         self.token_requests = 0
+        self.token_requests_refused_429 = 0
+        """Token requests answered 429 (less than a second after the same IP's previous)."""
         self.connections = 0
         """WebSocket connections accepted since start."""
         self.handshakes_refused = 0
@@ -506,6 +508,7 @@ class Simulator:
         last = self._last_token_request.get(peer)
         self._last_token_request[peer] = now
         if self.config.token_rate_limit and last is not None and now - last < 1.0:
+            self.token_requests_refused_429 += 1
             log.info("token request from %s: 429 (more than one a second)", peer)
             return self._problem(
                 429,
