@@ -18,7 +18,7 @@ PROBE = """
 import importlib, json, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
-print(json.dumps(sorted(m for m in sys.modules if m.startswith("textual"))))
+print(json.dumps(sorted(m for m in sys.modules if m == "textual" or m.startswith("textual."))))
 """
 
 
