@@ -294,6 +294,57 @@ async def test_a_spread_too_wide_for_the_window_takes_a_coarser_grid_by_itself()
         assert prices_of(btc)[btc.depth] == "50000.00"
 
 
+def side_totals(lines: list[str]) -> tuple[list[float], list[float]]:
+    """(asks, bids) running totals as painted, each from the touch outwards."""
+    spread = next(y for y, line in enumerate(lines) if "spread" in line)
+    rows = [
+        (y, words)
+        for y, words in enumerate(line.split() for line in lines)
+        if len(words) >= 3 and re.fullmatch(r"\d+\.\d+", words[0])
+    ]
+    asks = [float(words[2]) for y, words in reversed(rows) if y < spread]
+    bids = [float(words[2]) for y, words in rows if y > spread]
+    return asks, bids
+
+
+def grows(totals: list[float]) -> bool:
+    return all(a <= b for a, b in pairwise(totals))
+
+
+@pytest.mark.parametrize("change", ["touch", "deep"])
+async def test_running_totals_never_shrink_away_from_the_touch_between_slow_passes(
+    change: str,
+) -> None:
+    """Totals and bars repaint at their slow pace, but a row repainted sooner (the touch on
+    every tick; a level inserted deep in the book when the rows behind are due) must not
+    show a total beside older ones that no book can have: larger than the next row's out.
+    The best ask grows from 17.94 to 39.5 (past the next row's 38.39), or a level of 30
+    appears between the first and second asks; in both, the column still grows from the touch."""
+    scene = Scene()
+    clock = scene.app.clock
+    assert isinstance(clock, FrozenClock)
+    async with scene.app.run_test(size=(200, 60)):
+        ladders = await painted(scene)
+        btc, view = ladders["BTCUSD"], scene.app.dashboard.views["BTCUSD"]
+        assert "Total" in ladder_lines(btc)[0], "the totals column is shown"
+        assert all(grows(side) for side in side_totals(ladder_lines(btc))), "as painted"
+        if change == "touch":
+            scene.ingest(update_frame("BTCUSD", 960, asks=[level("50000.02", "39.5")]))
+            clock.now += 0.01  # a tick: the rows behind the touch are not due
+        else:
+            scene.ingest(update_frame("BTCUSD", 960, asks=[level("50000.03", "30")]))
+            assert DepthLadder.DEEP_SECONDS < DepthLadder.SLOW_SECONDS
+            clock.now += DepthLadder.DEEP_SECONDS * btc.pace  # the rows are due, totals not
+        view.refresh_data(clock.now, urgent=False)
+        asks, bids = side_totals(ladder_lines(btc))
+        assert grows(asks), f"ask totals from the touch up: {asks}"
+        assert grows(bids)
+        if change == "touch":
+            assert asks[0] == 39.5, "the touch's new amount is shown at once"
+        else:
+            assert asks[1] == asks[0] + 30, "the new level is counted"
+
+
 async def test_c_in_the_list_mode_says_what_it_is_for() -> None:
     scene = Scene()
     async with scene.app.run_test(size=(120, 40)) as pilot:

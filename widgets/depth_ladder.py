@@ -26,6 +26,7 @@ ask) is emphasised; a level whose amount changed flashes for
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -46,7 +47,7 @@ from app.ladder import (
     notional_units,
     window_levels,
 )
-from app.protocol import decimal_places, format_scaled
+from app.protocol import decimal_places, format_scaled, to_scaled
 from app.volume import VolumeAtPrice
 from widgets.quiet import CachedStyles
 
@@ -419,6 +420,11 @@ class DepthLadder(CachedStyles):
         middle_text, middle_alert = self._spread_text(book, price_places, self._message)
         if "\n" in middle_text:
             return False
+        if self._cols.total:
+            for row, out in ((ask, n - 1), (bid, n + 3)):
+                shown = self._shown_total(out)
+                if shown is not None and row.total_units > shown:
+                    return False  # beside the next row's older total: read every total
         # Every check passed: from here the touch is shown in place.
         previous, flash_until = self._previous, self._flash_until
         for level, is_bid in ((bids[0], True), (asks[0], False)):
@@ -987,6 +993,11 @@ class DepthLadder(CachedStyles):
                     if not isinstance(old, tuple) or old[0] is None or old[0][0] != price:
                         deep = True  # the touch price moved: every row behind it shifts
         slow = deep and now - self._slow_at >= self.SLOW_SECONDS * self.pace
+        if not slow and cols.total and self._totals_disordered(plan, keys, deep, touch_rows):
+            # The rows repainted now would show running totals out of order beside the
+            # rows whose totals wait for the slow pass (a total smaller than one nearer the
+            # touch: a column no book can have). Every total is repainted now instead.
+            deep = slow = True
         if slow:
             self._slow_at = now
             self._bar_scale = self._max_total
@@ -1108,12 +1119,57 @@ class DepthLadder(CachedStyles):
         self._line_keys = keys
         return strips
 
-    def _row_key(self, row: _Row | None, cols: _Cols) -> tuple[object, object]:
-        """(what changes fast: price, amount, touch, flash, notional, volume; what changes
-        slowly: total, bar)."""
-        if row is None:
-            return (None, None)
-        fast = (
+    def _totals_disordered(
+        self,
+        plan: list[_Row | None],
+        keys: list[object],
+        deep: bool,
+        touch_rows: range | tuple[int, ...],
+    ) -> bool:
+        """Whether repainting the rows due now (those whose prices or amounts changed, with
+        their new totals), the others keeping theirs until the slow pass, would show a side
+        whose running totals do not grow away from the touch."""
+        lines: dict[object, object] = {
+            key[0]: key[1] for key in keys if isinstance(key, tuple) and len(key) == 2
+        }
+        """The slow part (total, bar) of each line on screen, by its fast part."""
+        asks: list[int] = []
+        bids: list[int] = []
+        for y, row in enumerate(plan, start=1):
+            if row is None or row.empty:
+                continue
+            old = keys[y] if y < len(keys) else None
+            fast = self._fast_key(row)
+            if not (deep or y in touch_rows):
+                shown = old[1] if isinstance(old, tuple) and len(old) == 2 else None
+            else:
+                # Unchanged but for its total: as it was; else a line moving here keeps
+                # its own (None: built anew, with the new total).
+                shown = lines.get(fast)
+            total = row.total_units
+            if (
+                isinstance(shown, tuple)
+                and shown
+                and isinstance(shown[0], str)
+                and shown[0].strip()
+            ):
+                total = to_scaled(shown[0].strip())
+            (bids if row.is_bid else asks).append(total)
+        asks.reverse()  # asks from the touch upwards: the rows are top first
+        return any(b < a for side in (asks, bids) for a, b in itertools.pairwise(side))
+
+    def _shown_total(self, y: int) -> int | None:
+        """The running total line ``y`` shows now (None: no row with a total there)."""
+        keys = self._line_keys
+        key = keys[y] if 0 <= y < len(keys) else None
+        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], tuple)):
+            return None
+        text = key[1][0] if key[1] else None
+        return to_scaled(text.strip()) if isinstance(text, str) and text.strip() else None
+
+    def _fast_key(self, row: _Row) -> tuple[object, ...]:
+        """The part of a row's key that is repainted on every show (:meth:`_row_key`)."""
+        return (
             row.price,
             row.amount,
             row.is_bid and not row.empty,  # an empty row looks the same on either side
@@ -1124,7 +1180,13 @@ class DepthLadder(CachedStyles):
             row.bought,
             row.sold,
         )
-        return (fast, (row.total, self._bar_eighths(row, cols)))
+
+    def _row_key(self, row: _Row | None, cols: _Cols) -> tuple[object, object]:
+        """(what changes fast: price, amount, touch, flash, notional, volume; what changes
+        slowly: total, bar)."""
+        if row is None:
+            return (None, None)
+        return (self._fast_key(row), (row.total, self._bar_eighths(row, cols)))
 
     def forget_styles(self) -> None:
         """Styles changed (a theme, a class): the combined row styles and the built lines
