@@ -25,7 +25,10 @@ def _regions(
     case: str, ladders: list[Region], tapes: list[Region], headers: list[Region]
 ) -> list[Region]:
     """Screen regions that changed, for each case."""
-    line = lambda r, y, h=1: Region(r.x, r.y + y, r.width, h)  # noqa: E731
+
+    def line(region: Region, y: int, height: int = 1) -> Region:
+        return Region(region.x, region.y + y, region.width, height)
+
     match case:
         case "one ladder line":
             return [line(ladders[0], 4)]
