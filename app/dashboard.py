@@ -70,6 +70,7 @@ from widgets.alert_dialog import AlertDialog
 from widgets.alerts_panel import AlertsPanel
 from widgets.goto_time_dialog import GoToTimeDialog
 from widgets.help_screen import HelpRow, HelpScreen
+from widgets.lean_compositor import LeanCompositor
 from widgets.market_tabs import GridPage, MarketTabs
 from widgets.market_view import MarketView, market_badge
 from widgets.min_size_dialog import MinSizeDialog
@@ -186,6 +187,8 @@ class DashboardScreen(Screen[None]):
         alerts: AlertEngine | None = None,
     ) -> None:
         super().__init__()
+        # Partial updates ask only the widgets whose lines the terminal receives (issue 10).
+        self._compositor = LeanCompositor()
         self.feed = feed
         self.config = config
         self.transport = transport
